@@ -1,0 +1,81 @@
+# Platewatch: every set-up step lives here, so a fresh machine needs only `make demo` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KAFKA := deploy/kafka/kafka.sh
+export KAFKA_PORT ?= 9092
+export KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-only lint typecheck bench bench-smoke kafka-up kafka-down \
+        kafka-status kafka-log cluster-up cluster-down clean
+
+help:
+	@echo "make demo        run Platewatch on its embedded default (no services to install)"
+	@echo "make test        install, start Kafka, lint, type-check, run every test, stop Kafka"
+	@echo "make bench       run the benchmarks and compare with the committed baseline"
+	@echo "make kafka-up    start the local Apache Kafka broker (127.0.0.1:$(KAFKA_PORT))"
+	@echo "make kafka-down  stop it and remove its data"
+	@echo "make cluster-up  start a 3-node KRaft cluster on 127.0.0.1:29092-29094"
+	@echo "make lint        ruff and mypy"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/platewatch demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check streams tests benchmarks
+	$(VENV)/bin/ruff format --check streams tests benchmarks
+	$(VENV)/bin/mypy
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# Starts the broker, runs lint and every test, and stops the broker whatever happened.
+test: $(STAMP)
+	@rc=0; \
+	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
+	$(MAKE) --no-print-directory test-only || rc=$$?; \
+	$(KAFKA) down; \
+	exit $$rc
+
+test-only: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@rc=0; \
+	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
+	$(PY) -m benchmarks.run $(BENCH_ARGS) || rc=$$?; \
+	$(KAFKA) down; \
+	exit $$rc
+
+kafka-up:
+	$(KAFKA) up
+
+kafka-down:
+	$(KAFKA) down
+
+kafka-status:
+	$(KAFKA) status
+
+kafka-log:
+	$(KAFKA) log
+
+cluster-up:
+	$(KAFKA) cluster-up
+
+cluster-down:
+	$(KAFKA) cluster-down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache deploy/kafka/.jars

@@ -1,0 +1,3 @@
+"""Platewatch: license plate reads → hotlist match → jurisdiction filter → per-recipient alerts."""
+
+__version__ = "0.1.0"
