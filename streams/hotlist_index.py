@@ -1,0 +1,583 @@
+"""The hotlist index: many named lists of wanted plates, matched a batch of reads at a time.
+
+Layout (see docs/hotlist-index.md for the reasoning):
+- membership lives in two roaring bitmaps (`BitMap64`): plate codes, and OCR-folded codes;
+- in front of each sits a one-hash bit filter in a numpy array, so a whole batch is tested in a few
+  vectorised steps and only its few candidates pay a per-element bitmap test;
+- entry details live in a *base* segment of numpy columns sorted by plate code (bulk loads build it)
+  and a small *delta* of live updates held as objects; a removed base entry is marked dead.
+Live updates touch the delta, the bitmaps and the filters only: no rebuild, visible to the next batch.
+Bulk loads build a new base off to the side and swap it in with one assignment.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pyroaring import BitMap64
+
+from streams.hotlist_model import (
+    Hit,
+    HotlistEntry,
+    HotlistInfo,
+    MatchKind,
+    Read,
+    StateMatch,
+    Vehicle,
+)
+from streams.plate_codes import (
+    BASE,
+    DIGIT,
+    POWERS,
+    Codes,
+    EncodedPlates,
+    OcrClasses,
+    decode_plate,
+    encode_plate,
+    encode_plates,
+)
+
+_FILTER_BITS = 27  # 2**27 bits = 16 MiB per filter; about 7% false candidates at 10M entries
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT = np.uint64(64 - _FILTER_BITS)
+_SIX = np.uint64(6)
+_LOW6 = np.uint64(63)
+_ONE = np.uint64(1)
+_LIST_PRIORITY = 255
+_POWERS_I64 = POWERS.astype(np.int64)  # priority column value meaning "the list's priority"
+
+
+class _BitFilter:
+    """A one-hash bit filter over uint64 codes: no false negatives, some false positives."""
+
+    def __init__(self) -> None:
+        self.words = np.zeros(1 << (_FILTER_BITS - 6), np.uint64)
+
+    def add_many(self, codes: Codes) -> None:
+        h = (codes * _HASH_MUL) >> _SHIFT
+        np.bitwise_or.at(self.words, (h >> _SIX).astype(np.intp), _ONE << (h & _LOW6))
+
+    def add(self, code: int) -> None:
+        self.add_many(np.array([code], np.uint64))
+
+    def maybe(self, codes: Codes) -> npt.NDArray[np.bool_]:
+        h = (codes * _HASH_MUL) >> _SHIFT
+        return ((self.words[(h >> _SIX).astype(np.intp)] >> (h & _LOW6)) & _ONE).astype(np.bool_)
+
+
+class _Interned:
+    """Append-only table of distinct values with a dense integer id each."""
+
+    def __init__(self, first: object) -> None:
+        self.values: list[object] = [first]
+        self.ids: dict[object, int] = {first: 0}
+
+    def id_of(self, value: object) -> int:
+        i = self.ids.get(value)
+        if i is None:
+            i = self.ids[value] = len(self.values)
+            self.values.append(value)
+        return i
+
+
+@dataclass(frozen=True, slots=True)
+class _Detail:
+    """The low-cardinality part of an entry, shared by many entries."""
+
+    category: str
+    ncic_code: str
+    owner_ori: str
+    note: str
+    annotations: tuple[tuple[str, str], ...]
+
+
+class EntryColumns:
+    """Entries in column form: what loaders fill and a base segment is built from."""
+
+    def __init__(self) -> None:
+        self.codes = array("Q")
+        self.lists = array("H")
+        self.states = array("B")
+        self.priorities = array("B")
+        self.effective = array("I")
+        self.expiry = array("I")
+        self.details = array("I")
+        self.vehicles = array("I")
+        self.cases: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@dataclass
+class _Base:
+    codes: Codes
+    lists: npt.NDArray[np.uint16]
+    states: npt.NDArray[np.uint8]
+    priorities: npt.NDArray[np.uint8]
+    effective: npt.NDArray[np.uint32]
+    expiry: npt.NDArray[np.uint32]
+    details: npt.NDArray[np.uint32]
+    vehicles: npt.NDArray[np.uint32]
+    cases: npt.NDArray[np.bytes_]  # fixed width: the longest case number of the segment
+    alive: npt.NDArray[np.bool_]
+
+    @staticmethod
+    def empty() -> _Base:
+        return _Base.from_columns(EntryColumns())
+
+    @staticmethod
+    def from_columns(cols: EntryColumns) -> _Base:
+        def arr(a: array[int], dtype: type) -> npt.NDArray[Any]:
+            return np.frombuffer(a, dtype).copy() if len(a) else np.zeros(0, dtype)
+
+        return _Base(
+            codes=arr(cols.codes, np.uint64),
+            lists=arr(cols.lists, np.uint16),
+            states=arr(cols.states, np.uint8),
+            priorities=arr(cols.priorities, np.uint8),
+            effective=arr(cols.effective, np.uint32),
+            expiry=arr(cols.expiry, np.uint32),
+            details=arr(cols.details, np.uint32),
+            vehicles=arr(cols.vehicles, np.uint32),
+            cases=np.array(cols.cases, np.bytes_) if cols.cases else np.zeros(0, "S1"),
+            alive=np.ones(len(cols), np.bool_),
+        )
+
+    def rows_for(self, code: int) -> range:
+        lo = int(np.searchsorted(self.codes, np.uint64(code), "left"))
+        hi = int(np.searchsorted(self.codes, np.uint64(code), "right"))
+        return range(lo, hi)
+
+    def case(self, row: int) -> str:
+        return bytes(self.cases[row]).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class ListStats:
+    info: HotlistInfo
+    entries: int
+
+
+class HotlistIndex:
+    """All hotlists of a worker, matched in batches. Not thread-safe: one owner applies updates."""
+
+    def __init__(self, ocr: OcrClasses | None = None) -> None:
+        self.ocr = ocr or OcrClasses()
+        self._infos: list[HotlistInfo] = []
+        self._list_ix: dict[str, int] = {}
+        self._states = _Interned("")
+        self._details = _Interned(_Detail("", "", "", "", ()))
+        self._vehicles = _Interned(Vehicle())
+        self._base = _Base.empty()
+        self._delta: dict[tuple[str, str, str], HotlistEntry] = {}
+        self._delta_by_code: dict[int, set[tuple[str, str, str]]] = {}
+        self._exact = BitMap64()
+        self._folded = BitMap64()
+        self._exact_filter = _BitFilter()
+        self._folded_filter = _BitFilter()
+        self._max_tolerance = 0
+        self._delta_by_class = self._class_deltas()
+        self._delta_table = np.zeros((BASE, 3), np.int64)
+        for d, alternatives in self._delta_by_class.items():
+            self._delta_table[d, : len(alternatives)] = alternatives
+        # folded codes of entries on lists that allow two changes: gates the slow two-change search
+        self._folded_tol2 = BitMap64()
+
+    # ---- lists -------------------------------------------------------------------------------
+
+    def define_list(self, info: HotlistInfo) -> None:
+        """Add a list or change its settings (entries stay)."""
+        ix = self._list_ix.get(info.list_id)
+        if ix is None:
+            if len(self._infos) >= 2**16:
+                raise ValueError("at most 65536 lists")
+            self._list_ix[info.list_id] = len(self._infos)
+            self._infos.append(info)
+        else:
+            old, self._infos[ix] = self._infos[ix], info
+            if info.ocr_tolerance >= 2 > old.ocr_tolerance:
+                self._folded_tol2 = self._tol2_bitmap(self._base, self._fold_codes(self._base.codes))
+        self._max_tolerance = max(i.ocr_tolerance for i in self._infos)
+
+    def list_info(self, list_id: str) -> HotlistInfo | None:
+        ix = self._list_ix.get(list_id)
+        return None if ix is None else self._infos[ix]
+
+    def _ensure_list(self, list_id: str) -> int:
+        if list_id not in self._list_ix:
+            self.define_list(HotlistInfo(list_id=list_id, name=list_id))
+        return self._list_ix[list_id]
+
+    # ---- bulk loads --------------------------------------------------------------------------
+
+    def columns(self) -> EntryColumns:
+        return EntryColumns()
+
+    def add_to_columns(self, cols: EntryColumns, entry: HotlistEntry) -> None:
+        """Append one entry to `cols` (a loader's batch), interning its shared parts."""
+        cols.codes.append(encode_plate(entry.plate))
+        cols.lists.append(self._ensure_list(entry.list_id))
+        cols.states.append(self._state_id(entry.state))
+        cols.priorities.append(_LIST_PRIORITY if entry.priority is None else entry.priority)
+        cols.effective.append(entry.effective)
+        cols.expiry.append(entry.expiry)
+        detail = _Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
+        cols.details.append(self._details.id_of(detail))
+        cols.vehicles.append(self._vehicles.id_of(entry.vehicle))
+        cols.cases.append(entry.case_number.encode())
+
+    def _state_id(self, state: str) -> int:
+        i = self._states.id_of(state)
+        if i > 255:
+            raise ValueError("more than 255 distinct plate states")
+        return i
+
+    def load(self, cols: EntryColumns, *, replace_lists: Iterable[str] = ()) -> None:
+        """Bulk-load `cols`. Lists named in `replace_lists` lose every entry not in `cols`.
+
+        A key present before and in `cols` takes the new entry. The new base is built aside and
+        swapped in at the end, so a batch matched meanwhile sees the old state or the new, whole.
+        """
+        dropped = {self._list_ix[name] for name in replace_lists if name in self._list_ix}
+        merged = EntryColumns()
+        old = self._base
+        keep = old.alive.copy()
+        if dropped:
+            keep &= ~np.isin(old.lists, np.array(sorted(dropped), np.uint16))
+        for entry in self._delta.values():
+            if self._list_ix[entry.list_id] not in dropped:
+                self.add_to_columns(merged, entry)
+        for name in (
+            "codes",
+            "lists",
+            "states",
+            "priorities",
+            "effective",
+            "expiry",
+            "details",
+            "vehicles",
+            "cases",
+        ):
+            getattr(merged, name).extend(getattr(cols, name))
+        fresh = _Base.from_columns(merged)
+        kept_rows = np.flatnonzero(keep)
+        base = _concat(_take(old, kept_rows), fresh)
+        # one entry per key, the newest winning: sort by key, then by arrival, keep each key's last
+        n = len(base.codes)
+        arrival = np.arange(n)
+        order = np.lexsort((arrival, base.states, base.lists, base.codes))
+        sorted_key = np.stack([base.codes[order], base.lists[order], base.states[order]])
+        last = np.ones(n, np.bool_)
+        if n > 1:
+            last[:-1] = (sorted_key[:, 1:] != sorted_key[:, :-1]).any(axis=0)
+        final = order[last]
+        base = _take(base, final)
+        exact = BitMap64(np.unique(base.codes))
+        folded_all = self._fold_codes(base.codes)
+        folded_codes = np.unique(folded_all)
+        folded = BitMap64(folded_codes)
+        tol2 = self._tol2_bitmap(base, folded_all)
+        exact_filter, folded_filter = _BitFilter(), _BitFilter()
+        exact_filter.add_many(base.codes)
+        folded_filter.add_many(folded_codes)
+        # swap: from here on every lookup sees the new state
+        self._base, self._exact, self._folded = base, exact, folded
+        self._exact_filter, self._folded_filter = exact_filter, folded_filter
+        self._folded_tol2 = tol2
+        self._delta, self._delta_by_code = {}, {}
+
+    def _tol2_bitmap(self, base: _Base, folded_all: Codes) -> BitMap64:
+        tol2_lists = [ix for ix, info in enumerate(self._infos) if info.ocr_tolerance >= 2]
+        if not tol2_lists:
+            return BitMap64()
+        rows = base.alive & np.isin(base.lists, np.array(tol2_lists, np.uint16))
+        out = BitMap64(np.unique(folded_all[rows]))
+        for e in self._delta.values():
+            if self._infos[self._list_ix[e.list_id]].ocr_tolerance >= 2:
+                out.add(encode_plate(self.ocr.fold(e.plate)))
+        return out
+
+    def _fold_codes(self, codes: Codes) -> Codes:
+        out = np.zeros(len(codes), np.uint64)
+        rest = codes.copy()
+        for i in range(len(POWERS) - 1, -1, -1):
+            digit = (rest % np.uint64(37)).astype(np.uint8)
+            rest //= np.uint64(37)
+            out += self.ocr.fold_lut[digit].astype(np.uint64) * POWERS[i]
+        return out
+
+    # ---- live updates ------------------------------------------------------------------------
+
+    def upsert(self, entry: HotlistEntry) -> None:
+        """Add an entry or replace the one with the same key. Visible to the next match."""
+        self._ensure_list(entry.list_id)
+        code = encode_plate(entry.plate)
+        self._kill_base_row(entry.key, code)
+        self._delta[entry.key] = entry
+        self._delta_by_code.setdefault(code, set()).add(entry.key)
+        folded = encode_plate(self.ocr.fold(entry.plate))
+        self._exact.add(code)
+        self._folded.add(folded)
+        self._exact_filter.add(code)
+        self._folded_filter.add(folded)
+        if self._infos[self._list_ix[entry.list_id]].ocr_tolerance >= 2:
+            self._folded_tol2.add(folded)
+
+    def remove(self, list_id: str, state: str, plate: str) -> bool:
+        """Remove the entry with this key; False when there was none."""
+        key = (list_id, state, plate)
+        code = encode_plate(plate)
+        found = self._kill_base_row(key, code)
+        if self._delta.pop(key, None) is not None:
+            found = True
+            keys = self._delta_by_code[code]
+            keys.discard(key)
+            if not keys:
+                del self._delta_by_code[code]
+        if found and not self._has_code(code):
+            # the folded bitmap and both filters keep the code: they only need to be supersets
+            self._exact.discard(code)
+        return found
+
+    def expire(self, now: int) -> int:
+        """Drop every entry whose expiry has passed; return how many. (Matching already skips them.)"""
+        base = self._base
+        gone = np.flatnonzero(base.alive & (base.expiry <= now))
+        base.alive[gone] = False
+        removed = len(gone)
+        stale = [e for e in self._delta.values() if e.expiry <= now]
+        for e in stale:
+            self.remove(*e.key)
+        removed += len(stale)
+        for code in np.unique(base.codes[gone]).tolist():
+            if not self._has_code(code):
+                self._exact.discard(code)
+        return removed
+
+    def _kill_base_row(self, key: tuple[str, str, str], code: int) -> bool:
+        list_ix = self._list_ix.get(key[0])
+        state_ix = self._states.ids.get(key[1])
+        if list_ix is None or state_ix is None or code not in self._exact:
+            return False
+        base = self._base
+        for row in base.rows_for(code):
+            if base.alive[row] and base.lists[row] == list_ix and base.states[row] == state_ix:
+                base.alive[row] = False
+                return True
+        return False
+
+    def _has_code(self, code: int) -> bool:
+        if code in self._delta_by_code:
+            return True
+        base = self._base
+        return any(base.alive[r] for r in base.rows_for(code))
+
+    # ---- lookups -----------------------------------------------------------------------------
+
+    def entries_for_plate(self, plate: str) -> list[HotlistEntry]:
+        """Every live entry for a canonical plate, on any list and state."""
+        return self._entries_for_code(encode_plate(plate))
+
+    def _entries_for_code(self, code: int) -> list[HotlistEntry]:
+        base = self._base
+        found = [self._entry_at(r) for r in base.rows_for(code) if base.alive[r]]
+        found.extend(self._delta[k] for k in self._delta_by_code.get(code, ()))
+        return found
+
+    def _entry_at(self, row: int) -> HotlistEntry:
+        b = self._base
+        detail = self._details.values[int(b.details[row])]
+        assert isinstance(detail, _Detail)
+        vehicle = self._vehicles.values[int(b.vehicles[row])]
+        assert isinstance(vehicle, Vehicle)
+        prio = int(b.priorities[row])
+
+        return HotlistEntry(
+            list_id=self._infos[int(b.lists[row])].list_id,
+            plate=decode_plate(int(b.codes[row])),
+            state=str(self._states.values[int(b.states[row])]),
+            category=detail.category,
+            ncic_code=detail.ncic_code,
+            priority=None if prio == _LIST_PRIORITY else prio,
+            owner_ori=detail.owner_ori,
+            case_number=b.case(row),
+            effective=int(b.effective[row]),
+            expiry=int(b.expiry[row]),
+            vehicle=vehicle,
+            note=detail.note,
+            annotations=detail.annotations,
+        )
+
+    def entries(self, list_id: str | None = None) -> Iterator[HotlistEntry]:
+        """Every live entry (of one list, if named), base first, in plate-code order."""
+        base = self._base
+        rows = np.flatnonzero(base.alive)
+        if list_id is not None:
+            ix = self._list_ix.get(list_id)
+            if ix is None:
+                return
+            rows = rows[base.lists[rows] == ix]
+        for r in rows.tolist():
+            yield self._entry_at(r)
+        for e in self._delta.values():
+            if list_id is None or e.list_id == list_id:
+                yield e
+
+    def stats(self) -> list[ListStats]:
+        base = self._base
+        counts = np.bincount(base.lists[base.alive], minlength=len(self._infos))
+        per_list = {info.list_id: int(counts[i]) for i, info in enumerate(self._infos)}
+        for e in self._delta.values():
+            per_list[e.list_id] += 1
+        return [ListStats(info, per_list[info.list_id]) for info in self._infos]
+
+    def __len__(self) -> int:
+        return int(self._base.alive.sum()) + len(self._delta)
+
+    # ---- matching ----------------------------------------------------------------------------
+
+    def match_reads(self, reads: Sequence[Read]) -> list[Hit]:
+        """Match reads, each with its OCR candidates; see `match`."""
+        raw: list[str] = []
+        owner: list[int] = []
+        for i, read in enumerate(reads):
+            raw.append(read.plate)
+            owner.append(i)
+            for candidate in read.candidates:
+                raw.append(candidate)
+                owner.append(i)
+        plates = encode_plates(raw, self.ocr)
+        return self.match(plates, np.array(owner, np.intp), [r.state for r in reads], [r.time for r in reads])
+
+    def match(
+        self,
+        plates: EncodedPlates,
+        read_index: npt.NDArray[np.intp],
+        states: Sequence[str],
+        times: Sequence[int],
+    ) -> list[Hit]:
+        """Match a batch of encoded plates; several plates may belong to one read (OCR candidates).
+
+        `read_index[i]` is the read plate i belongs to; `states` and `times` are indexed by read.
+        Returns hits ordered by read, then priority (0 first); one hit per (read, entry), the
+        closest match winning when several candidates hit the same entry.
+        """
+        codes, folded = plates.codes, plates.folded
+        good = plates.good
+        exact_rows = np.flatnonzero(self._exact_filter.maybe(codes) & good)
+        exact_set = self._exact
+        exact_hit = {int(i) for i in exact_rows.tolist() if int(codes[i]) in exact_set}
+        candidates = set(exact_hit)
+        if self._max_tolerance:
+            folded_rows = np.flatnonzero(self._folded_filter.maybe(folded) & good)
+            folded_set = self._folded
+            candidates.update(int(i) for i in folded_rows.tolist() if int(folded[i]) in folded_set)
+        if not candidates:
+            return []
+        found: list[tuple[int, int, tuple[int, ...]]] = [(i, int(codes[i]), ()) for i in sorted(exact_hit)]
+        rows = np.array(sorted(candidates), np.intp)
+        if self._max_tolerance:
+            found.extend(self._one_change_variants(plates, rows))
+        if self._max_tolerance >= 2:
+            tol2 = self._folded_tol2
+            for i in rows.tolist():
+                if int(folded[i]) in tol2:
+                    found.extend((i, v, pos) for v, pos in self._variants(plates, i, exact_set, 2))
+        best: dict[tuple[int, tuple[str, str, str]], Hit] = {}
+        for i, variant, positions in found:
+            read = int(read_index[i])
+            for entry in self._entries_for_code(variant):
+                hit = self._judge(entry, read, positions, states[read], times[read], plates.plate(i))
+                if hit is None:
+                    continue
+                key = (read, entry.key)
+                prior = best.get(key)
+                if prior is None or len(hit.differing_positions) < len(prior.differing_positions):
+                    best[key] = hit
+        return sorted(best.values(), key=lambda h: (h.read_index, h.priority, h.entry.list_id))
+
+    def _one_change_variants(
+        self, plates: EncodedPlates, rows: npt.NDArray[np.intp]
+    ) -> Iterator[tuple[int, int, tuple[int, ...]]]:
+        """Index codes one look-alike change away from each row's plate, found a batch at a time."""
+        deltas = self._delta_table[plates.digits[rows]]  # (rows, positions, alternatives)
+        valid = deltas != 0
+        if not valid.any():
+            return
+        row_ix, pos_ix, _ = np.nonzero(valid)
+        variants = (plates.codes[rows].astype(np.int64)[row_ix] + deltas[valid] * _POWERS_I64[pos_ix]).astype(
+            np.uint64
+        )
+        maybe = np.flatnonzero(self._exact_filter.maybe(variants))
+        exact_set = self._exact
+        for k in maybe.tolist():
+            v = int(variants[k])
+            if v in exact_set:
+                yield int(rows[row_ix[k]]), v, (int(pos_ix[k]),)
+
+    def _variants(
+        self, plates: EncodedPlates, i: int, exact_set: BitMap64, changes: int
+    ) -> Iterator[tuple[int, tuple[int, ...]]]:
+        """Index codes exactly `changes` look-alike changes away from plate i (a slow, rare path)."""
+        code = int(plates.codes[i])
+        digits = plates.digits[i, : int(plates.lengths[i])].tolist()
+        options = [(p, self._delta_by_class.get(d, ())) for p, d in enumerate(digits)]
+        options = [(p, deltas) for p, deltas in options if deltas]
+        for chosen in itertools.combinations(options, changes):
+            positions = tuple(p for p, _ in chosen)
+            for deltas in itertools.product(*(d for _, d in chosen)):
+                variant = code + sum(
+                    delta * int(POWERS[p]) for p, delta in zip(positions, deltas, strict=True)
+                )
+                if variant in exact_set:
+                    yield variant, positions
+
+    def _class_deltas(self) -> dict[int, tuple[int, ...]]:
+        """For each digit value, the value changes that turn it into another member of its class."""
+        out: dict[int, tuple[int, ...]] = {}
+        for cls in self.ocr.classes:
+            for ch in cls:
+                out[DIGIT[ch]] = tuple(DIGIT[o] - DIGIT[ch] for o in cls if o != ch)
+        return out
+
+    def _judge(
+        self,
+        entry: HotlistEntry,
+        read: int,
+        positions: tuple[int, ...],
+        read_state: str,
+        time: int,
+        plate: str,
+    ) -> Hit | None:
+        info = self._infos[self._list_ix[entry.list_id]]
+        if len(positions) > info.ocr_tolerance or not entry.active_at(time):
+            return None
+        mismatch = bool(read_state and entry.state and read_state != entry.state)
+        if info.state_match is StateMatch.IGNORE:
+            mismatch = False
+        elif info.state_match is StateMatch.REQUIRE and mismatch:
+            return None
+        return Hit(
+            read_index=read,
+            matched_plate=plate,
+            entry=entry,
+            kind=MatchKind.EQUIVALENT if positions else MatchKind.EXACT,
+            differing_positions=positions,
+            state_mismatch=mismatch,
+            priority=info.priority if entry.priority is None else entry.priority,
+        )
+
+
+def _take(b: _Base, rows: npt.NDArray[np.intp]) -> _Base:
+    return _Base(**{f.name: getattr(b, f.name)[rows] for f in fields(_Base)})
+
+
+def _concat(a: _Base, b: _Base) -> _Base:
+    return _Base(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(_Base)})

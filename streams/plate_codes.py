@@ -1,0 +1,175 @@
+"""Plates as 64-bit integers, encoded a batch at a time with numpy.
+
+A plate of up to 10 characters from A-Z0-9 is a base-37 number: each character is a digit 1..36 and
+a shorter plate is padded with 0, so every plate has exactly one code and 37**10 < 2**63.
+The OCR-folded code replaces every character by the representative of its look-alike class
+(default 0/O/D/Q, 1/I, 8/B, 5/S, 2/Z, 6/G) before encoding: two plates of equal length whose
+folded codes are equal differ only by look-alike characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.plates import MAX_PLATE_LENGTH, PlateRejection
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+BASE = 37
+DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "8B", "5S", "2Z", "6G")
+
+# raw plates wider than this are refused before normalisation (a plate plus generous separators)
+_RAW_WIDTH = 24
+_PAD, _SEP, _BAD = 0, 254, 255
+
+Codes = npt.NDArray[np.uint64]
+
+POWERS: Codes = np.array([BASE ** (MAX_PLATE_LENGTH - 1 - i) for i in range(MAX_PLATE_LENGTH)], np.uint64)
+DIGIT = {ch: i + 1 for i, ch in enumerate(ALPHABET)}
+
+
+def _value_lut() -> npt.NDArray[np.uint8]:
+    lut = np.full(256, _BAD, np.uint8)
+    lut[0] = _PAD
+    for ch, v in DIGIT.items():
+        lut[ord(ch)] = v
+        lut[ord(ch.lower())] = v
+    for ch in " -.":
+        lut[ord(ch)] = _SEP
+    return lut
+
+
+_VALUE_LUT = _value_lut()
+
+
+@dataclass(frozen=True)
+class OcrClasses:
+    """Look-alike character classes. Each class folds onto its first character."""
+
+    classes: tuple[str, ...] = DEFAULT_OCR_CLASSES
+    fold_lut: npt.NDArray[np.uint8] = field(init=False, repr=False, compare=False)
+    members: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        lut = np.arange(BASE, dtype=np.uint8)
+        members: dict[str, str] = {}
+        for cls in self.classes:
+            if len(cls) < 2 or any(ch not in DIGIT for ch in cls):
+                raise ValueError(f"OCR class {cls!r} must have two or more characters from A-Z0-9")
+            if seen & set(cls):
+                raise ValueError(f"OCR class {cls!r} shares a character with another class")
+            seen |= set(cls)
+            for ch in cls:
+                lut[DIGIT[ch]] = DIGIT[cls[0]]
+                members[ch] = cls
+        object.__setattr__(self, "fold_lut", lut)
+        object.__setattr__(self, "members", members)
+
+    def fold_char(self, ch: str) -> str:
+        cls = self.members.get(ch)
+        return cls[0] if cls else ch
+
+    def fold(self, plate: str) -> str:
+        return "".join(self.fold_char(ch) for ch in plate)
+
+
+def encode_plate(plate: str) -> int:
+    """Code of one canonical plate (see `plates.normalise_plate`)."""
+    code = 0
+    for i in range(MAX_PLATE_LENGTH):
+        code = code * BASE + (DIGIT[plate[i]] if i < len(plate) else 0)
+    return code
+
+
+def decode_plate(code: int) -> str:
+    chars = []
+    for i in range(MAX_PLATE_LENGTH):
+        d = (code // BASE ** (MAX_PLATE_LENGTH - 1 - i)) % BASE
+        if d:
+            chars.append(ALPHABET[d - 1])
+    return "".join(chars)
+
+
+@dataclass
+class EncodedPlates:
+    """A batch of plates as codes; `rejected` maps the index of each refused plate to its reason.
+
+    Codes of refused plates are 0. Canonical plate strings are made on demand (`plate(i)`): only
+    hits and dead letters need them, and building a string per read would dominate the batch cost.
+    """
+
+    digits: npt.NDArray[np.uint8]
+    lengths: npt.NDArray[np.intp]
+    codes: Codes
+    folded: Codes
+    good: npt.NDArray[np.bool_]
+    rejected: dict[int, PlateRejection]
+
+    def plate(self, i: int) -> str:
+        if not self.good[i]:
+            return ""
+        return ALPHABET_TABLE[self.digits[i, : self.lengths[i]]].tobytes().decode()
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
+    """Normalise and encode a batch of raw plates, vectorised.
+
+    Agrees with `plates.normalise_plate` on every input: the same plates are refused for the same
+    reasons, and `plate(i)` is the canonical plate.
+    """
+    n = len(raw)
+    rejected: dict[int, PlateRejection] = {}
+    try:
+        matrix = np.array(raw, dtype=f"S{_RAW_WIDTH}").view(np.uint8).reshape(n, _RAW_WIDTH)
+    except UnicodeEncodeError:
+        safe = []
+        for i, p in enumerate(raw):
+            if p.isascii():
+                safe.append(p)
+            else:
+                safe.append("")
+                rejected[i] = PlateRejection.NON_ASCII
+        matrix = np.array(safe, dtype=f"S{_RAW_WIDTH}").view(np.uint8).reshape(n, _RAW_WIDTH)
+    values = _VALUE_LUT[matrix]
+    # numpy truncates silently at the dtype width: a raw plate that fills it may have been cut
+    full = values[:, -1] != _PAD
+    if full.any():
+        for k in np.flatnonzero(full).tolist():
+            if len(raw[k]) > _RAW_WIDTH:
+                rejected.setdefault(k, PlateRejection.TOO_LONG)
+    has_sep = (values == _SEP).any(axis=1)
+    if has_sep.any():
+        for k in np.flatnonzero(has_sep).tolist():
+            row = values[k]
+            kept = row[(row != _SEP) & (row != _PAD)]
+            values[k] = _PAD
+            values[k, : len(kept)] = kept
+    lengths = (values != _PAD).sum(axis=1)
+    bad = (values == _BAD).any(axis=1)
+    for k in np.flatnonzero(bad | (lengths == 0) | (lengths > MAX_PLATE_LENGTH)).tolist():
+        if bad[k]:
+            reason = PlateRejection.BAD_CHARACTER
+        elif lengths[k] == 0:
+            reason = PlateRejection.EMPTY
+        else:
+            reason = PlateRejection.TOO_LONG
+        rejected.setdefault(k, reason)
+    good = np.ones(n, np.bool_)
+    if rejected:
+        good[list(rejected)] = False
+    digits = values[:, :MAX_PLATE_LENGTH]
+    if rejected:
+        digits = np.where(good[:, None], digits, 0).astype(np.uint8)
+    codes = digits.astype(np.uint64) @ POWERS
+    folded = ocr.fold_lut[digits].astype(np.uint64) @ POWERS
+    return EncodedPlates(digits, lengths, codes, folded, good, rejected)
+
+
+ALPHABET_TABLE: npt.NDArray[np.uint8] = np.frombuffer(b"\0" + ALPHABET.encode(), np.uint8)

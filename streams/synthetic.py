@@ -1,0 +1,88 @@
+"""Realistic synthetic data for the demo, the simulator, tests and benchmarks (seeded, repeatable)."""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.hotlist_index import EntryColumns, HotlistIndex
+from streams.hotlist_model import FOREVER, HotlistEntry, HotlistInfo, Vehicle
+from streams.plate_codes import ALPHABET, POWERS
+
+# common US plate shapes: L = letter, D = digit
+PLATE_SHAPES = ("DLLLDDD", "LLLDDDD", "DLLDDDD", "LLLDDD", "DDDLLL", "LLDDDDD", "DLLLDD")
+VEHICLES = (
+    Vehicle("2018", "TOYT", "CAM", "4D", "SIL"),
+    Vehicle("2020", "HOND", "CIV", "4D", "BLK"),
+    Vehicle("2016", "FORD", "F15", "PK", "WHI"),
+    Vehicle("2019", "CHEV", "SIL", "PK", "RED"),
+    Vehicle("2021", "TSMR", "M3", "4D", "BLU"),
+    Vehicle("2009", "YAMA", "CYL", "MC", "BLK"),
+    Vehicle("2015", "NISS", "ALT", "4D", "GRY"),
+    Vehicle("2022", "JEEP", "WRA", "UT", "GRN"),
+)
+STATES = ("CA", "CA", "CA", "CA", "NV", "AZ", "OR", "VA", "TX", "WA")
+
+
+def random_plate_codes(
+    n: int, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint64]]:
+    """`n` plates in realistic shapes, as a digit matrix (values 1..36, 0 padded) and codes."""
+    shapes = rng.integers(0, len(PLATE_SHAPES), n)
+    digits = np.zeros((n, 10), np.uint8)
+    letters = rng.integers(1, 27, (n, 10), dtype=np.uint8)
+    numbers = rng.integers(27, 37, (n, 10), dtype=np.uint8)
+    for s, shape in enumerate(PLATE_SHAPES):
+        rows = shapes == s
+        for p, kind in enumerate(shape):
+            digits[rows, p] = letters[rows, p] if kind == "L" else numbers[rows, p]
+    return digits, digits.astype(np.uint64) @ POWERS
+
+
+def plates_from_digits(digits: npt.NDArray[np.uint8]) -> list[str]:
+    table = np.frombuffer(b"\0" + ALPHABET.encode(), np.uint8)
+    raw = table[digits].view("S10").ravel()
+    return [p.decode() for p in raw.tolist()]
+
+
+def synthetic_hotlist(
+    index: HotlistIndex, n: int, *, seed: int = 7, list_id: str = "ncic", owner_ori: str = "CA0000000"
+) -> npt.NDArray[np.uint64]:
+    """Load `n` random NCIC-like entries into `index` (one list, replaced whole); return their codes.
+
+    Built column-wise, so 10 million entries load in seconds rather than minutes.
+    """
+    rng = np.random.default_rng(seed)
+    if index.list_info(list_id) is None:
+        index.define_list(HotlistInfo(list_id, "NCIC extract", owner_ori=owner_ori, priority=10))
+    template = index.columns()
+    ncic = "VVVVVPPFWA"
+    for i, code in enumerate(ncic):
+        index.add_to_columns(
+            template,
+            HotlistEntry(
+                list_id,
+                "A",
+                STATES[i % len(STATES)],
+                ncic_code=code,
+                owner_ori=owner_ori,
+                vehicle=VEHICLES[i % len(VEHICLES)],
+            ),
+        )
+    _, codes = random_plate_codes(n, rng)
+    pick = rng.integers(0, len(ncic), n)
+    cols = EntryColumns()
+    cols.codes = array("Q", codes.tobytes())
+    cols.lists = array("H", np.full(n, template.lists[0], np.uint16).tobytes())
+    cols.states = array("B", np.frombuffer(template.states, np.uint8)[pick].tobytes())
+    cols.priorities = array("B", np.full(n, template.priorities[0], np.uint8).tobytes())
+    cols.effective = array("I", np.zeros(n, np.uint32).tobytes())
+    cols.expiry = array("I", np.full(n, FOREVER, np.uint32).tobytes())
+    cols.details = array("I", np.frombuffer(template.details, np.uint32)[pick].tobytes())
+    cols.vehicles = array("I", np.frombuffer(template.vehicles, np.uint32)[pick].tobytes())
+    record = rng.integers(100_000_000, 999_999_999, n)
+    cols.cases = record.astype("S9").tolist()
+    index.load(cols, replace_lists=[list_id])
+    return codes

@@ -1,0 +1,148 @@
+"""The hotlist index agrees with a brute-force reference on random lists, reads and updates."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.hotlist_index import HotlistIndex
+from streams.hotlist_model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
+from streams.plate_codes import OcrClasses
+from tests.hotlist_reference import HitKey, ReferenceIndex
+
+# a small alphabet rich in look-alikes, so random plates collide and OCR equivalence is exercised
+CHARS = "0ODQ1I8B5SAX"
+plates = st.text(alphabet=CHARS, min_size=1, max_size=4)
+states = st.sampled_from(["", "CA", "NV"])
+LISTS = [
+    HotlistInfo("stolen", "Stolen vehicles", priority=20, ocr_tolerance=1),
+    HotlistInfo("amber", "AMBER alerts", priority=0, ocr_tolerance=2, state_match=StateMatch.IGNORE),
+    HotlistInfo("local", "Local BOLO", priority=50, ocr_tolerance=0, state_match=StateMatch.REQUIRE),
+]
+entries = st.builds(
+    HotlistEntry,
+    list_id=st.sampled_from([i.list_id for i in LISTS]),
+    plate=plates,
+    state=states,
+    case_number=st.text(alphabet="0123456789", max_size=6),
+    effective=st.sampled_from([0, 50, 150]),
+    expiry=st.sampled_from([FOREVER, 100, 200]),
+)
+reads = st.builds(
+    Read,
+    read_id=st.just("r"),
+    plate=st.one_of(plates, st.sampled_from(["", "a-b", "Ｏ1", "TOOLONGPLATE1"])),
+    state=states,
+    time=st.sampled_from([0, 75, 120, 250]),
+    candidates=st.lists(plates, max_size=2).map(tuple),
+)
+
+
+def index_hits(index: HotlistIndex, batch: list[Read]) -> set[HitKey]:
+    return {
+        (h.read_index, h.entry.key, h.kind, h.differing_positions, h.state_mismatch)
+        for h in index.match_reads(batch)
+    }
+
+
+def fresh() -> tuple[HotlistIndex, ReferenceIndex]:
+    index, ref = HotlistIndex(OcrClasses()), ReferenceIndex(OcrClasses())
+    for info in LISTS:
+        index.define_list(info)
+        ref.define_list(info)
+    return index, ref
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    loaded=st.lists(entries, max_size=40),
+    updates=st.lists(st.tuples(st.booleans(), entries), max_size=15),
+    batch=st.lists(reads, min_size=1, max_size=25),
+)
+def test_index_agrees_with_reference(
+    loaded: list[HotlistEntry], updates: list[tuple[bool, HotlistEntry]], batch: list[Read]
+) -> None:
+    index, ref = fresh()
+    cols = index.columns()
+    for e in loaded:
+        index.add_to_columns(cols, e)
+    index.load(cols)
+    ref.load(loaded)
+    assert index_hits(index, batch) == ref.match(batch)
+    for remove, e in updates:
+        if remove:
+            index.remove(*e.key)
+            ref.remove(*e.key)
+        else:
+            index.upsert(e)
+            ref.upsert(e)
+    assert index_hits(index, batch) == ref.match(batch)
+    assert len(index) == len(ref.entries)
+    assert sorted(index.entries(), key=lambda e: e.key) == sorted(ref.entries.values(), key=lambda e: e.key)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.lists(entries, max_size=30),
+    second=st.lists(entries, max_size=30),
+    batch=st.lists(reads, max_size=20),
+)
+def test_full_load_replaces_a_list_and_append_keeps_it(
+    first: list[HotlistEntry], second: list[HotlistEntry], batch: list[Read]
+) -> None:
+    index, ref = fresh()
+    for group, replace in ((first, ["stolen"]), (second, ["stolen"]), (first, [])):
+        cols = index.columns()
+        for e in group:
+            index.add_to_columns(cols, e)
+        index.load(cols, replace_lists=replace)
+        ref.load(group, replace_lists=replace)
+        assert index_hits(index, batch) == ref.match(batch)
+
+
+def test_exact_and_equivalent_hits_say_what_differs() -> None:
+    index, _ = fresh()
+    index.upsert(HotlistEntry("stolen", "8OB5", "CA", case_number="C-1"))
+    hits = index.match_reads(
+        [
+            Read("r1", "8OB5", "CA", 10),
+            Read("r2", "B0B5", "CA", 10),  # two look-alike changes: beyond the stolen list's tolerance
+            Read("r3", "8-0b5", "NV", 10),  # one change (O→0), wrong state
+        ]
+    )
+    assert [(h.read_index, h.kind, h.differing_positions, h.state_mismatch) for h in hits] == [
+        (0, MatchKind.EXACT, (), False),
+        (2, MatchKind.EQUIVALENT, (1,), True),
+    ]
+    assert hits[1].matched_plate == "80B5"
+    assert hits[1].entry.case_number == "C-1"
+
+
+def test_hits_are_ordered_by_priority_and_expired_entries_do_not_hit() -> None:
+    index, _ = fresh()
+    index.upsert(HotlistEntry("stolen", "ABC123"))
+    index.upsert(HotlistEntry("amber", "ABC123"))
+    index.upsert(HotlistEntry("local", "ABC123", expiry=100))
+    hits = index.match_reads([Read("r", "ABC123", "", 50)])
+    assert [h.entry.list_id for h in hits] == ["amber", "stolen", "local"]
+    assert [h.entry.list_id for h in index.match_reads([Read("r", "ABC123", "", 150)])] == ["amber", "stolen"]
+    assert index.expire(now=150) == 1
+    assert len(index) == 2
+
+
+def test_a_non_ascii_look_alike_never_matches() -> None:
+    index, _ = fresh()
+    index.upsert(HotlistEntry("stolen", "ABC123"))
+    assert index.match_reads([Read("r", "АВС123")]) == []  # Cyrillic А, В, С
+
+
+def test_batch_with_no_good_plates_returns_nothing() -> None:
+    index, _ = fresh()
+    plates = index.match(
+        __import__("streams.plate_codes", fromlist=["encode_plates"]).encode_plates(["", "!"], index.ocr),
+        np.arange(2),
+        ["", ""],
+        [0, 0],
+    )
+    assert plates == []
