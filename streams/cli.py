@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.hotlist_cli import add_hotlist_commands
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -17,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the pipeline on an embedded default, no services needed")
     demo.set_defaults(handler=_demo_not_built)
+    add_hotlist_commands(sub)
     return parser
 
 
