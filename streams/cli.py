@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from streams.hotlist_cli import add_hotlist_commands
+from streams.policy_cli import add_policy_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the pipeline on an embedded default, no services needed")
     demo.set_defaults(handler=_demo_not_built)
     add_hotlist_commands(sub)
+    add_policy_commands(sub)
     return parser
 
 
