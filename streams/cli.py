@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.demo import add_demo_command
 from streams.hotlist_cli import add_hotlist_commands
 from streams.policy_cli import add_policy_commands
 
@@ -18,16 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="License plate reads → hotlist match → jurisdiction filter → per-recipient alerts.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run the pipeline on an embedded default, no services needed")
-    demo.set_defaults(handler=_demo_not_built)
+    add_demo_command(sub)
     add_hotlist_commands(sub)
     add_policy_commands(sub)
     return parser
-
-
-def _demo_not_built(args: argparse.Namespace) -> int:
-    print("platewatch demo: the stream service is not built yet (see the stream-service issue).")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -430,6 +430,17 @@ class HotlistIndex:
             if list_id is None or e.list_id == list_id:
                 yield e
 
+    def sample(self, k: int, rng: np.random.Generator) -> list[HotlistEntry]:
+        """Up to `k` live entries picked at random (for simulators and benchmarks)."""
+        alive = np.flatnonzero(self._base.alive)
+        picked = (
+            [self._entry_at(int(r)) for r in rng.choice(alive, min(k, len(alive)), replace=False)]
+            if len(alive)
+            else []
+        )
+        picked.extend(list(self._delta.values())[: max(0, k - len(picked))])
+        return picked
+
     def stats(self) -> list[ListStats]:
         base = self._base
         counts = np.bincount(base.lists[base.alive], minlength=len(self._infos))
