@@ -69,9 +69,9 @@ class BatchResult:
     decisions: Counter[str] = field(default_factory=Counter)  # allow / deny
     dlq_reasons: Counter[str] = field(default_factory=Counter)
     hits: list[tuple[PlateRead, Hit]] = field(default_factory=list)
-    denied_shares: list[tuple[PlateRead, Hit, str, str]] = field(
-        default_factory=list
-    )  # read, hit, recipient, rule
+    # (read, hit, recipient, rule) of every share denied, and (read, hit, recipient) of every alert sent
+    denied_shares: list[tuple[PlateRead, Hit, str, str]] = field(default_factory=list)
+    sent: list[tuple[PlateRead, Hit, str]] = field(default_factory=list)
 
     def outbound(self) -> list[Outbound]:
         return [*self.alerts, *self.audits, *self.dead_letters]
