@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from streams.demo import add_demo_command
 from streams.hotlist_cli import add_hotlist_commands
 from streams.policy_cli import add_policy_commands
+from streams.service_cli import add_service_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(sub)
     add_hotlist_commands(sub)
     add_policy_commands(sub)
+    add_service_commands(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from streams.hotlist_loaders import HotlistFileError, LoadReport, read_file
 from streams.hotlist_model import HotlistInfo, Read, StateMatch
 from streams.hotlist_updates import entry_to_json
 from streams.kafka.hotlist_publish import publish_list
+from streams.topics import TopicNames
 
 
 def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +29,7 @@ def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     load.add_argument(
         "--bootstrap-servers", help="publish the list to the hotlist-updates topic on this Kafka"
     )
+    load.add_argument("--topic-prefix", default="", help="prefix of the topic names")
     load.set_defaults(handler=cmd_load)
 
     stats = hsub.add_parser("stats", help="entries per list")
@@ -109,7 +111,10 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"{args.file}:{error.line}: {error.reason}", file=sys.stderr)
     print(f"{args.file}: {report.summary()} in {time.perf_counter() - started:.2f}s")
     if args.bootstrap_servers:
-        published = publish_list(args.bootstrap_servers, _info(args), entries, replace=not args.append)
+        topic = TopicNames.with_prefix(args.topic_prefix).hotlist_updates
+        published = publish_list(
+            args.bootstrap_servers, _info(args), entries, replace=not args.append, topic=topic
+        )
         print(f"published {published.upserts} updates and {published.removals} removals to hotlist-updates")
     return 0 if report.loaded or not report.rows else 1
 

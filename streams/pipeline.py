@@ -162,7 +162,8 @@ class Pipeline:
                 )
                 result.decisions["allow" if decision.allowed else "deny"] += 1
                 if not decision.allowed:
-                    reason = decision.deny_reason.value if decision.deny_reason else "rule"
+                    # a profile rule's id, or why no rule could decide: both bounded by the policy
+                    reason = decision.rule
                     result.denied[reason] += 1
                     result.denied_shares.append((read, hit, recipient, decision.rule))
                     continue

@@ -87,6 +87,11 @@ async def publish_list_async(
 
 
 def publish_list(
-    bootstrap: str, info: HotlistInfo, entries: Sequence[HotlistEntry], *, replace: bool
+    bootstrap: str,
+    info: HotlistInfo,
+    entries: Sequence[HotlistEntry],
+    *,
+    replace: bool,
+    topic: str = HOTLIST_UPDATES,
 ) -> Published:
-    return asyncio.run(publish_list_async(bootstrap, info, entries, replace=replace))
+    return asyncio.run(publish_list_async(bootstrap, info, entries, replace=replace, topic=topic))

@@ -1,0 +1,144 @@
+"""Every worker's copy of the hotlists: the whole compacted hotlist-updates topic, replayed into the index.
+
+Catch-up replays the topic into one bulk load (a fresh worker of 10 million entries must not pay a
+per-record index update); afterwards each record is applied as it arrives. The worker takes no reads
+until the replica has caught up with the end offsets it saw at start: a read matched against half a
+hotlist would silently miss hits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from streams.hotlist_index import EntryColumns, HotlistIndex
+from streams.hotlist_updates import UpdateError, apply_update, decode_update
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class HotlistReplica:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        index: HotlistIndex,
+        on_applied: Callable[[int, int], None] = lambda applied, rejected: None,
+    ) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.index = index
+        self.on_applied = on_applied
+        self.caught_up = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.catch_up_seconds: float | None = None
+        self.records_replayed = 0
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            **self.settings.kafka_client_options(),
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _partitions(self) -> list[TopicPartition]:
+        assert self._consumer is not None
+        for _ in range(60):
+            parts = self._consumer.partitions_for_topic(self.topic)
+            if parts:
+                return [TopicPartition(self.topic, p) for p in sorted(parts)]
+            await self._consumer._client.force_metadata_update()
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"topic {self.topic} does not exist: run `platewatch topics create`")
+
+    async def run(self) -> None:
+        """Catch up, then follow the topic until cancelled."""
+        consumer = self._consumer
+        assert consumer is not None
+        started = time.monotonic()
+        partitions = await self._partitions()
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        targets = await consumer.end_offsets(partitions)
+        await self._catch_up(consumer, partitions, targets)
+        self.catch_up_seconds = time.monotonic() - started
+        log.info(
+            "hotlist replica caught up: %d records, %d entries in %.1fs",
+            self.records_replayed,
+            len(self.index),
+            self.catch_up_seconds,
+        )
+        self.caught_up.set()
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            applied = rejected = 0
+            for records in batch.values():
+                for record in records:
+                    try:
+                        apply_update(self.index, record.key or b"", record.value)
+                        applied += 1
+                    except UpdateError as exc:
+                        rejected += 1
+                        log.warning(
+                            "hotlist update at offset %d refused: %s", record.offset, _without_plate(exc)
+                        )
+            if applied or rejected:
+                self.on_applied(applied, rejected)
+
+    async def _catch_up(
+        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition], targets: dict[TopicPartition, int]
+    ) -> None:
+        remaining = {tp for tp in partitions if targets[tp] > 0}
+        cols = self.index.columns()
+        tombstoned: set[tuple[str, str, str]] = set()
+        rejected = 0
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=50000)
+            for records in batch.values():
+                for record in records:
+                    rejected += not self._stage(record, cols, tombstoned)
+                    self.records_replayed += 1
+            for tp in list(remaining):
+                if await consumer.position(tp) >= targets[tp]:
+                    remaining.discard(tp)
+            await asyncio.sleep(0)
+        self.index.load(cols)
+        for key in tombstoned:
+            self.index.remove(*key)
+        self.on_applied(len(cols), rejected)
+
+    def _stage(
+        self, record: ConsumerRecord, cols: EntryColumns, tombstoned: set[tuple[str, str, str]]
+    ) -> bool:
+        try:
+            key, entry, info = decode_update(record.key or b"", record.value)
+        except UpdateError as exc:
+            log.warning("hotlist update at offset %d refused: %s", record.offset, _without_plate(exc))
+            return False
+        if entry is None:
+            tombstoned.add(key)
+            return True
+        tombstoned.discard(key)
+        if info is not None:
+            self.index.define_list(info)
+        self.index.add_to_columns(cols, entry)
+        return True
+
+
+def _without_plate(exc: Exception) -> str:
+    """Logs at INFO and above never carry plates: keep the reason, drop the key."""
+    return str(exc) if log.isEnabledFor(logging.DEBUG) else str(exc).split(": ", 1)[-1]

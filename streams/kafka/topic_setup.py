@@ -1,0 +1,87 @@
+"""`platewatch topics create`: every topic with explicit partitions and configs, idempotently."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.jurisdiction_filter import SharingPolicy
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+DEFAULT_READ_RETENTION_DAYS = 21  # when no profile in force fixes one: the strictest state rule known
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def read_retention_days(policy: SharingPolicy) -> int:
+    """One plate-reads topic serves every jurisdiction, so it keeps reads for the shortest retention."""
+    days = [p.retention_days for p in (policy.profile_for_state(s) for s in policy.jurisdictions) if p]
+    fixed = [d for d in days if d]
+    return min(fixed) if fixed else DEFAULT_READ_RETENTION_DAYS
+
+
+def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
+    retention = str(read_retention_days(policy) * DAY_MS)
+    specs = [
+        TopicSpec(
+            names.plate_reads,
+            settings.read_partitions,
+            {
+                "retention.ms": retention,
+                # broker append time: the second clock of the read-to-alert latency
+                "message.timestamp.type": "LogAppendTime",
+            },
+        ),
+        # dead letters hold raw reads, so the same retention law applies to them
+        TopicSpec(names.dlq, 1, {"retention.ms": retention}),
+        TopicSpec(
+            names.hotlist_updates,
+            3,
+            {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(3600 * 1000)},
+        ),
+        # the record of access (1798.90.52): kept until the operator archives it
+        TopicSpec(names.share_audit, 3, {"retention.ms": "-1"}),
+    ]
+    specs.extend(
+        TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry
+    )
+    return specs
+
+
+async def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str], list[str]]:
+    """Create what is missing; return (created, already present)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    await admin.start()
+    created: list[str] = []
+    present: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        present = [s.name for s in specs if s.name in existing]
+        for spec in missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config
+                        )
+                    ]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                present.append(spec.name)
+    finally:
+        await admin.close()
+    return created, present
