@@ -37,7 +37,7 @@ class PipelineMetrics:
         self.decisions = Counter(f"{p}_share_decisions", "Share decisions", ["decision"], registry=registry)
         self.denied = Counter(
             f"{p}_shares_denied",
-            "Shares denied, by the rule or fail-closed reason that denied them",
+            "Shares denied, by deciding rule or fail-closed reason",
             ["reason"],
             registry=registry,
         )
