@@ -37,6 +37,7 @@ def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo.add_argument("--metrics-port", type=int, default=9464, help="serve /metrics here (0: off)")
     demo.add_argument("--max-alerts-shown", type=int, default=25)
     demo.add_argument("--kafka", action="store_true", help="run through the local broker with a real worker")
+    demo.add_argument("--bootstrap-servers", default="127.0.0.1:9092", help="with --kafka: the broker")
     demo.set_defaults(handler=cmd_demo)
 
 
@@ -44,7 +45,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.kafka:
         from streams.kafka.demo_on_kafka import run_demo_on_kafka  # noqa: PLC0415 (needs the broker)
 
-        return run_demo_on_kafka(args)
+        code: int = run_demo_on_kafka(args)
+        return code
     return asyncio.run(run_demo(args, sys.stdout))
 
 

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -116,7 +117,7 @@ async def read_topic(bootstrap: str, topic: str, *, settle: float = 1.5, timeout
     """Every record of a topic, read from the start until nothing new arrives for `settle` seconds."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
-    out = []
+    out: list[Any] = []
     try:
         parts = consumer.partitions_for_topic(topic)
         if parts is None:
