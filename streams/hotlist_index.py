@@ -38,10 +38,13 @@ from streams.plate_codes import (
     Codes,
     EncodedPlates,
     OcrClasses,
+    codes_to_digits,
     decode_plate,
+    digits_to_codes,
     encode_plate,
     encode_plates,
 )
+from streams.plates import MAX_PLATE_LENGTH
 
 _FILTER_BITS = 27  # 2**27 bits = 16 MiB per filter; about 7% false candidates at 10M entries
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -305,13 +308,8 @@ class HotlistIndex:
         return out
 
     def _fold_codes(self, codes: Codes) -> Codes:
-        out = np.zeros(len(codes), np.uint64)
-        rest = codes.copy()
-        for i in range(len(POWERS) - 1, -1, -1):
-            digit = (rest % np.uint64(37)).astype(np.uint8)
-            rest //= np.uint64(37)
-            out += self.ocr.fold_lut[digit].astype(np.uint64) * POWERS[i]
-        return out
+        digits, lengths = codes_to_digits(codes)
+        return digits_to_codes(self.ocr.fold_lut[digits], lengths)
 
     # ---- live updates ------------------------------------------------------------------------
 
@@ -523,9 +521,10 @@ class HotlistIndex:
         if not valid.any():
             return
         row_ix, pos_ix, _ = np.nonzero(valid)
-        variants = (plates.codes[rows].astype(np.int64)[row_ix] + deltas[valid] * _POWERS_I64[pos_ix]).astype(
-            np.uint64
-        )
+        # position p of a plate of length n weighs 37**(n-1-p) in its code
+        shift = MAX_PLATE_LENGTH - plates.lengths[rows][row_ix]
+        weights = _POWERS_I64[pos_ix + shift]
+        variants = (plates.codes[rows].astype(np.int64)[row_ix] + deltas[valid] * weights).astype(np.uint64)
         maybe = np.flatnonzero(self._exact_filter.maybe(variants))
         exact_set = self._exact
         for k in maybe.tolist():
@@ -538,14 +537,16 @@ class HotlistIndex:
     ) -> Iterator[tuple[int, tuple[int, ...]]]:
         """Index codes exactly `changes` look-alike changes away from plate i (a slow, rare path)."""
         code = int(plates.codes[i])
-        digits = plates.digits[i, : int(plates.lengths[i])].tolist()
+        length = int(plates.lengths[i])
+        digits = plates.digits[i, :length].tolist()
         options = [(p, self._delta_by_class.get(d, ())) for p, d in enumerate(digits)]
         options = [(p, deltas) for p, deltas in options if deltas]
         for chosen in itertools.combinations(options, changes):
             positions = tuple(p for p, _ in chosen)
             for deltas in itertools.product(*(d for _, d in chosen)):
                 variant = code + sum(
-                    delta * int(POWERS[p]) for p, delta in zip(positions, deltas, strict=True)
+                    delta * int(POWERS[p + MAX_PLATE_LENGTH - length])
+                    for p, delta in zip(positions, deltas, strict=True)
                 )
                 if variant in exact_set:
                     yield variant, positions

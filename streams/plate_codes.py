@@ -1,7 +1,10 @@
 """Plates as 64-bit integers, encoded a batch at a time with numpy.
 
-A plate of up to 10 characters from A-Z0-9 is a base-37 number: each character is a digit 1..36 and
-a shorter plate is padded with 0, so every plate has exactly one code and 37**10 < 2**63.
+A plate of up to 10 characters from A-Z0-9 is a base-37 number whose digits are 1..36 (never 0), so
+every plate has exactly one code, its length is its number of digits, and 37**10 < 2**63.
+The last characters sit in the low bits: plates that differ only near the end share the high 48
+bits, so a roaring bitmap keeps them in one container. (Padding short plates on the right instead
+puts nearly every plate in a container of its own: 1.1 GB instead of 61 MB for 10 million.)
 The OCR-folded code replaces every character by the representative of its look-alike class
 (default 0/O/D/Q, 1/I, 8/B, 5/S, 2/Z, 6/G) before encoding: two plates of equal length whose
 folded codes are equal differ only by look-alike characters.
@@ -27,7 +30,10 @@ _PAD, _SEP, _BAD = 0, 254, 255
 
 Codes = npt.NDArray[np.uint64]
 
+# weight of each position in a left-aligned digit row of a full-length plate
 POWERS: Codes = np.array([BASE ** (MAX_PLATE_LENGTH - 1 - i) for i in range(MAX_PLATE_LENGTH)], np.uint64)
+# dividing a left-aligned value by SHIFT_DOWN[length] right-aligns a plate of that length
+SHIFT_DOWN: Codes = np.array([BASE ** (MAX_PLATE_LENGTH - n) for n in range(MAX_PLATE_LENGTH + 1)], np.uint64)
 DIGIT = {ch: i + 1 for i, ch in enumerate(ALPHABET)}
 
 
@@ -80,18 +86,38 @@ class OcrClasses:
 def encode_plate(plate: str) -> int:
     """Code of one canonical plate (see `plates.normalise_plate`)."""
     code = 0
-    for i in range(MAX_PLATE_LENGTH):
-        code = code * BASE + (DIGIT[plate[i]] if i < len(plate) else 0)
+    for ch in plate:
+        code = code * BASE + DIGIT[ch]
     return code
 
 
 def decode_plate(code: int) -> str:
     chars = []
-    for i in range(MAX_PLATE_LENGTH):
-        d = (code // BASE ** (MAX_PLATE_LENGTH - 1 - i)) % BASE
-        if d:
-            chars.append(ALPHABET[d - 1])
-    return "".join(chars)
+    while code:
+        code, d = divmod(code, BASE)
+        chars.append(ALPHABET[d - 1])
+    return "".join(reversed(chars))
+
+
+def digits_to_codes(digits: npt.NDArray[np.uint8], lengths: npt.NDArray[np.intp]) -> Codes:
+    """Codes of left-aligned digit rows (values 1..36, 0 after the plate's end)."""
+    left = digits.astype(np.uint64) @ POWERS
+    return left // SHIFT_DOWN[np.minimum(lengths, MAX_PLATE_LENGTH)]
+
+
+def codes_to_digits(codes: Codes) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp]]:
+    """Left-aligned digit rows and lengths of codes: the inverse of `digits_to_codes`."""
+    right = np.zeros((len(codes), MAX_PLATE_LENGTH), np.uint8)
+    rest = codes.copy()
+    for i in range(MAX_PLATE_LENGTH - 1, -1, -1):
+        right[:, i] = (rest % np.uint64(BASE)).astype(np.uint8)
+        rest //= np.uint64(BASE)
+    lengths = (right != 0).sum(axis=1).astype(np.intp)
+    left = np.zeros_like(right)
+    for n in range(1, MAX_PLATE_LENGTH + 1):
+        rows = lengths == n
+        left[rows, :n] = right[rows, MAX_PLATE_LENGTH - n :]
+    return left, lengths
 
 
 @dataclass
@@ -167,8 +193,9 @@ def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
     digits = values[:, :MAX_PLATE_LENGTH]
     if rejected:
         digits = np.where(good[:, None], digits, 0).astype(np.uint8)
-    codes = digits.astype(np.uint64) @ POWERS
-    folded = ocr.fold_lut[digits].astype(np.uint64) @ POWERS
+    lengths = np.where(good, lengths, 0)
+    codes = digits_to_codes(digits, lengths)
+    folded = digits_to_codes(ocr.fold_lut[digits], lengths)
     return EncodedPlates(digits, lengths, codes, folded, good, rejected)
 
 

@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from streams.hotlist_index import EntryColumns, HotlistIndex
 from streams.hotlist_model import FOREVER, HotlistEntry, HotlistInfo, Vehicle
-from streams.plate_codes import ALPHABET, POWERS
+from streams.plate_codes import ALPHABET, digits_to_codes
 
 # common US plate shapes: L = letter, D = digit
 PLATE_SHAPES = ("DLLLDDD", "LLLDDDD", "DLLDDDD", "LLLDDD", "DDDLLL", "LLDDDDD", "DLLLDD")
@@ -38,7 +38,7 @@ def random_plate_codes(
         rows = shapes == s
         for p, kind in enumerate(shape):
             digits[rows, p] = letters[rows, p] if kind == "L" else numbers[rows, p]
-    return digits, digits.astype(np.uint64) @ POWERS
+    return digits, digits_to_codes(digits, (digits != 0).sum(axis=1))
 
 
 def plates_from_digits(digits: npt.NDArray[np.uint8]) -> list[str]:
