@@ -24,11 +24,11 @@ from streams.synthetic import plates_from_digits, random_plate_codes, synthetic_
 
 
 def reads_with_hits(
-    codes: np.ndarray, n: int, hit_rate: float, ocr: OcrClasses, seed: int = 3
+    codes: np.ndarray, n: int, hit_rate: float, ocr: OcrClasses, seed: int = 3, *, uniform: bool = True
 ) -> tuple[list[str], int]:
     """`n` random plates of which `hit_rate` are listed (a quarter of those misread by one look-alike)."""
     rng = np.random.default_rng(seed)
-    digits, _ = random_plate_codes(n, rng)
+    digits, _ = random_plate_codes(n, rng, uniform=uniform)
     plates = plates_from_digits(digits)
     hits = rng.choice(n, int(n * hit_rate), replace=False)
     for k, i in enumerate(hits):
@@ -73,14 +73,14 @@ def _digits_of(codes: np.ndarray) -> np.ndarray:
     return codes_to_digits(codes)[0]
 
 
-def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int) -> dict[str, Any]:
+def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int, uniform: bool) -> dict[str, Any]:
     index = HotlistIndex()
     rss_before = rss_bytes()
     t0 = time.perf_counter()
-    codes = synthetic_hotlist(index, entries, seed=7)
+    codes = synthetic_hotlist(index, entries, seed=7, uniform=uniform)
     load_s = time.perf_counter() - t0
     rss_loaded = rss_bytes()
-    plates, planted = reads_with_hits(codes, batch, hit_rate, index.ocr)
+    plates, planted = reads_with_hits(codes, batch, hit_rate, index.ocr, uniform=uniform)
     states = ["CA"] * batch
     times = [1_800_000_000] * batch
     owner = np.arange(batch)
@@ -107,7 +107,15 @@ def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int) -> di
         removal_samples.append(time.perf_counter() - t)
     result: dict[str, Any] = {
         "machine": machine(),
-        "parameters": {"entries": entries, "batch": batch, "hit_rate": hit_rate, "ocr_tolerance": 1},
+        "parameters": {
+            "entries": entries,
+            "batch": batch,
+            "planted_hit_rate": hit_rate,
+            "plates": "uniform" if uniform else "us-shapes",
+            "ocr_tolerance": 1,
+        },
+        "hit_rate_measured": hits / batch,
+        "codes_array_bytes": int(codes.nbytes),
         "load_seconds": load_s,
         "rss_bytes_with_index": rss_loaded,
         "rss_bytes_before_load": rss_before,
@@ -121,18 +129,22 @@ def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int) -> di
         "upsert_ms_p99": 1e3 * float(np.percentile(update_samples, 99)),
         "remove_ms_median": 1e3 * float(np.median(removal_samples)),
     }
-    print(f"load {entries:,} entries: {load_s:.1f}s; RSS with index {rss_loaded / 2**20:,.0f} MiB")
+    print(
+        f"load {entries:,} entries: {load_s:.1f}s; process RSS with index {rss_loaded / 2**20:,.0f} MiB "
+        f"(of which the benchmark's own code array {codes.nbytes / 2**20:,.0f} MiB)"
+    )
+    print(f"hits per batch {hits} of {batch} reads ({100 * hits / batch:.2f}%), {planted} planted")
     print(match.line("batch match (encode + match, OCR on)", "reads"))
     print(encode.line("  of which encode", "reads"))
     print(naive.line("baseline: Python set, exact only", "reads"))
     print(f"upsert median {result['upsert_ms_median']:.3f} ms, p99 {result['upsert_ms_p99']:.3f} ms")
     if verify:
-        result["verify"] = verify_against_reference(index, codes, verify)
+        result["verify"] = verify_against_reference(index, codes, verify, uniform)
     return result
 
 
-def verify_against_reference(index: HotlistIndex, codes: np.ndarray, n: int) -> dict[str, Any]:
-    plates, _ = reads_with_hits(codes, n, 0.05, index.ocr, seed=99)
+def verify_against_reference(index: HotlistIndex, codes: np.ndarray, n: int, uniform: bool) -> dict[str, Any]:
+    plates, _ = reads_with_hits(codes, n, 0.05, index.ocr, seed=99, uniform=uniform)
     reference = DictReference(codes, index.ocr, tolerance=1)
     t = time.perf_counter()
     got: dict[int, set[tuple[str, tuple[int, ...]]]] = {}
@@ -162,9 +174,10 @@ def main() -> None:
     p.add_argument("--hit-rate", type=float, default=0.01)
     p.add_argument("--verify", type=int, default=0)
     p.add_argument("--runs", type=int, default=15)
+    p.add_argument("--us-shapes", action="store_true", help="plates in dense US shapes instead of uniform")
     p.add_argument("--json", help="write the result here")
     a = p.parse_args()
-    result = run(a.entries, a.batch, a.hit_rate, a.verify, a.runs)
+    result = run(a.entries, a.batch, a.hit_rate, a.verify, a.runs, uniform=not a.us_shapes)
     if a.json:
         with open(a.json, "wb") as f:
             f.write(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -12,6 +12,7 @@ Bulk loads build a new base off to the side and swap it in with one assignment.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -295,6 +296,8 @@ class HotlistIndex:
         self._exact_filter, self._folded_filter = exact_filter, folded_filter
         self._folded_tol2 = tol2
         self._delta, self._delta_by_code = {}, {}
+        del old, merged, fresh, tol2
+        _release_free_memory()
 
     def _tol2_bitmap(self, base: _Base, folded_all: Codes) -> BitMap64:
         tol2_lists = [ix for ix, info in enumerate(self._infos) if info.ocr_tolerance >= 2]
@@ -593,3 +596,12 @@ def _take(b: _Base, rows: npt.NDArray[np.intp]) -> _Base:
 
 def _concat(a: _Base, b: _Base) -> _Base:
     return _Base(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(_Base)})
+
+
+def _release_free_memory() -> None:
+    """Hand the heap a bulk load freed back to the OS (glibc keeps it otherwise, inflating RSS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)

@@ -27,9 +27,18 @@ STATES = ("CA", "CA", "CA", "CA", "NV", "AZ", "OR", "VA", "TX", "WA")
 
 
 def random_plate_codes(
-    n: int, rng: np.random.Generator
+    n: int, rng: np.random.Generator, *, uniform: bool = False
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint64]]:
-    """`n` plates in realistic shapes, as a digit matrix (values 1..36, 0 padded) and codes."""
+    """`n` plates as a digit matrix (values 1..36, 0 padded) and codes.
+
+    By default in common US shapes (dense: a random read is often one look-alike away from a listed
+    plate of a big list); `uniform` draws 5 to 8 characters from A-Z0-9 anywhere, a sparser space.
+    """
+    if uniform:
+        lengths = rng.integers(5, 9, n)
+        digits = rng.integers(1, 37, (n, 10), dtype=np.uint8)
+        digits[np.arange(10)[None, :] >= lengths[:, None]] = 0
+        return digits, digits_to_codes(digits, lengths)
     shapes = rng.integers(0, len(PLATE_SHAPES), n)
     digits = np.zeros((n, 10), np.uint8)
     letters = rng.integers(1, 27, (n, 10), dtype=np.uint8)
@@ -48,7 +57,13 @@ def plates_from_digits(digits: npt.NDArray[np.uint8]) -> list[str]:
 
 
 def synthetic_hotlist(
-    index: HotlistIndex, n: int, *, seed: int = 7, list_id: str = "ncic", owner_ori: str = "CA0000000"
+    index: HotlistIndex,
+    n: int,
+    *,
+    seed: int = 7,
+    list_id: str = "ncic",
+    owner_ori: str = "CA0000000",
+    uniform: bool = False,
 ) -> npt.NDArray[np.uint64]:
     """Load `n` random NCIC-like entries into `index` (one list, replaced whole); return their codes.
 
@@ -71,7 +86,7 @@ def synthetic_hotlist(
                 vehicle=VEHICLES[i % len(VEHICLES)],
             ),
         )
-    _, codes = random_plate_codes(n, rng)
+    _, codes = random_plate_codes(n, rng, uniform=uniform)
     pick = rng.integers(0, len(ncic), n)
     cols = EntryColumns()
     cols.codes = array("Q", codes.tobytes())

@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.hotlist_model import HotlistEntry, HotlistInfo
 from streams.hotlist_updates import encode_tombstone, encode_upsert, parse_key
+from streams.kafka.partitioning import partitions_for
 from streams.topics import HOTLIST_UPDATES
 
 
@@ -58,6 +60,29 @@ async def current_keys(bootstrap: str, topic: str, list_id: str) -> set[tuple[st
     return live
 
 
+async def publish_records(
+    producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes | None]]
+) -> None:
+    """Send many keyed records fast: batches built per partition, keys placed as the default
+    partitioner places them (see `partitioning`), every batch acknowledged before returning."""
+    partitions = sorted(await producer.partitions_for(topic))
+    chosen = partitions_for([k for k, _ in records], len(partitions))
+    pending = []
+    for p in range(len(partitions)):
+        batch = producer.create_batch()
+        for i in np.flatnonzero(chosen == p).tolist():
+            key, value = records[i]
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                batch.close()
+                pending.append(await producer.send_batch(batch, topic, partition=partitions[p]))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        if batch.record_count():
+            batch.close()
+            pending.append(await producer.send_batch(batch, topic, partition=partitions[p]))
+    await asyncio.gather(*pending)
+
+
 async def publish_list_async(
     bootstrap: str,
     info: HotlistInfo,
@@ -67,20 +92,15 @@ async def publish_list_async(
     topic: str = HOTLIST_UPDATES,
 ) -> Published:
     stale = await current_keys(bootstrap, topic, info.list_id) if replace else set()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, max_batch_size=262144
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=512 * 1024)
     await producer.start()
     try:
-        pending = []
+        records: list[tuple[bytes, bytes | None]] = []
         for i, entry in enumerate(entries):
-            key, value = encode_upsert(entry, info if i == 0 else None)
+            records.append(encode_upsert(entry, info if i == 0 else None))
             stale.discard(entry.key)
-            pending.append(await producer.send(topic, key=key, value=value))
-        for key_tuple in sorted(stale):
-            key, _ = encode_tombstone(*key_tuple)
-            pending.append(await producer.send(topic, key=key, value=None))
-        await asyncio.gather(*pending)
+        records.extend(encode_tombstone(*key) for key in sorted(stale))
+        await publish_records(producer, topic, records)
     finally:
         await producer.stop()
     return Published(upserts=len(entries), removals=len(stale))
