@@ -113,7 +113,7 @@ class EntryColumns:
         self.expiry = array("I")
         self.details = array("I")
         self.vehicles = array("I")
-        self.cases: list[bytes] = []
+        self.cases: list[bytes] | npt.NDArray[np.bytes_] = []  # a bulk generator may give an array
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -150,7 +150,7 @@ class _Base:
             expiry=arr(cols.expiry, np.uint32),
             details=arr(cols.details, np.uint32),
             vehicles=arr(cols.vehicles, np.uint32),
-            cases=np.array(cols.cases, np.bytes_) if cols.cases else np.zeros(0, "S1"),
+            cases=np.asarray(cols.cases, np.bytes_) if len(cols.cases) else np.zeros(0, "S1"),
             alive=np.ones(len(cols), np.bool_),
         )
 
@@ -235,6 +235,7 @@ class HotlistIndex:
         detail = _Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
         cols.details.append(self._details.id_of(detail))
         cols.vehicles.append(self._vehicles.id_of(entry.vehicle))
+        assert isinstance(cols.cases, list), "entries cannot be appended to array-built columns"
         cols.cases.append(entry.case_number.encode())
 
     def _state_id(self, state: str) -> int:
@@ -250,29 +251,18 @@ class HotlistIndex:
         swapped in at the end, so a batch matched meanwhile sees the old state or the new, whole.
         """
         dropped = {self._list_ix[name] for name in replace_lists if name in self._list_ix}
-        merged = EntryColumns()
         old = self._base
         keep = old.alive.copy()
         if dropped:
             keep &= ~np.isin(old.lists, np.array(sorted(dropped), np.uint16))
+        delta = EntryColumns()
         for entry in self._delta.values():
             if self._list_ix[entry.list_id] not in dropped:
-                self.add_to_columns(merged, entry)
-        for name in (
-            "codes",
-            "lists",
-            "states",
-            "priorities",
-            "effective",
-            "expiry",
-            "details",
-            "vehicles",
-            "cases",
-        ):
-            getattr(merged, name).extend(getattr(cols, name))
-        fresh = _Base.from_columns(merged)
-        kept_rows = np.flatnonzero(keep)
-        base = _concat(_take(old, kept_rows), fresh)
+                self.add_to_columns(delta, entry)
+        # arrival order: old base, then live updates, then the load itself (newest wins below)
+        base = _concat(
+            _concat(_take(old, np.flatnonzero(keep)), _Base.from_columns(delta)), _Base.from_columns(cols)
+        )
         # one entry per key, the newest winning: sort by key, then by arrival, keep each key's last
         n = len(base.codes)
         arrival = np.arange(n)
@@ -296,7 +286,7 @@ class HotlistIndex:
         self._exact_filter, self._folded_filter = exact_filter, folded_filter
         self._folded_tol2 = tol2
         self._delta, self._delta_by_code = {}, {}
-        del old, merged, fresh, tol2
+        del old, tol2
         _release_free_memory()
 
     def _tol2_bitmap(self, base: _Base, folded_all: Codes) -> BitMap64:

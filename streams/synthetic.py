@@ -98,6 +98,6 @@ def synthetic_hotlist(
     cols.details = array("I", np.frombuffer(template.details, np.uint32)[pick].tobytes())
     cols.vehicles = array("I", np.frombuffer(template.vehicles, np.uint32)[pick].tobytes())
     record = rng.integers(100_000_000, 999_999_999, n)
-    cols.cases = record.astype("S9").tolist()
+    cols.cases = record.astype("S9")
     index.load(cols, replace_lists=[list_id])
     return codes
