@@ -475,12 +475,18 @@ class HotlistIndex:
         good = plates.good
         exact_rows = np.flatnonzero(self._exact_filter.maybe(codes) & good)
         exact_set = self._exact
-        exact_hit = {int(i) for i in exact_rows.tolist() if int(codes[i]) in exact_set}
+        exact_hit = {
+            i for i, c in zip(exact_rows.tolist(), codes[exact_rows].tolist(), strict=True) if c in exact_set
+        }
         candidates = set(exact_hit)
         if self._max_tolerance:
             folded_rows = np.flatnonzero(self._folded_filter.maybe(folded) & good)
             folded_set = self._folded
-            candidates.update(int(i) for i in folded_rows.tolist() if int(folded[i]) in folded_set)
+            candidates.update(
+                i
+                for i, c in zip(folded_rows.tolist(), folded[folded_rows].tolist(), strict=True)
+                if c in folded_set
+            )
         if not candidates:
             return []
         found: list[tuple[int, int, tuple[int, ...]]] = [(i, int(codes[i]), ()) for i in sorted(exact_hit)]

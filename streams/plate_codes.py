@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from streams.plates import MAX_PLATE_LENGTH, PlateRejection
+from streams.plates import MAX_PLATE_LENGTH, PlateError, PlateRejection, normalise_plate
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 BASE = 37
@@ -49,6 +49,17 @@ def _value_lut() -> npt.NDArray[np.uint8]:
 
 
 _VALUE_LUT = _value_lut()
+_HAS_SEP, _HAS_BAD = np.uint8(1), np.uint8(2)
+
+
+def _flag_lut() -> npt.NDArray[np.uint8]:
+    flags = np.zeros(256, np.uint8)
+    flags[_VALUE_LUT == _SEP] = _HAS_SEP
+    flags[_VALUE_LUT == _BAD] = _HAS_BAD
+    return flags
+
+
+_FLAG_LUT = _flag_lut()  # byte -> is it a separator, or a byte no plate may hold
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,14 @@ class EncodedPlates:
         return len(self.codes)
 
 
+def _scalar_reason(raw: str) -> PlateRejection:
+    try:
+        normalise_plate(raw)
+    except PlateError as exc:
+        return exc.reason
+    raise AssertionError("a plate holding NUL cannot be valid")
+
+
 def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
     """Normalise and encode a batch of raw plates, vectorised.
 
@@ -163,29 +182,34 @@ def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
                 safe.append("")
                 rejected[i] = PlateRejection.NON_ASCII
         matrix = np.array(safe, dtype=f"S{_RAW_WIDTH}").view(np.uint8).reshape(n, _RAW_WIDTH)
+    if "\0" in "".join(raw):  # numpy's byte strings cannot hold NUL: the one-plate path decides
+        for k, p in enumerate(raw):
+            if "\0" in p:
+                rejected.setdefault(k, _scalar_reason(p))
     values = _VALUE_LUT[matrix]
+    flags = np.bitwise_or.reduce(_FLAG_LUT[matrix], axis=1)  # one pass: separators? bad bytes?
     # numpy truncates silently at the dtype width: a raw plate that fills it may have been cut
-    full = values[:, -1] != _PAD
+    full = matrix[:, -1] != 0
     if full.any():
         for k in np.flatnonzero(full).tolist():
             if len(raw[k]) > _RAW_WIDTH:
                 rejected.setdefault(k, PlateRejection.TOO_LONG)
-    has_sep = (values == _SEP).any(axis=1)
-    if has_sep.any():
-        for k in np.flatnonzero(has_sep).tolist():
+    if (flags & _HAS_SEP).any():
+        for k in np.flatnonzero(flags & _HAS_SEP).tolist():
             row = values[k]
             kept = row[(row != _SEP) & (row != _PAD)]
             values[k] = _PAD
             values[k, : len(kept)] = kept
     lengths = (values != _PAD).sum(axis=1)
-    bad = (values == _BAD).any(axis=1)
+    bad = (flags & _HAS_BAD) != 0
     for k in np.flatnonzero(bad | (lengths == 0) | (lengths > MAX_PLATE_LENGTH)).tolist():
-        if bad[k]:
-            reason = PlateRejection.BAD_CHARACTER
-        elif lengths[k] == 0:
+        # the order of plates.normalise_plate: empty, too long, then a bad character
+        if lengths[k] == 0:
             reason = PlateRejection.EMPTY
-        else:
+        elif lengths[k] > MAX_PLATE_LENGTH:
             reason = PlateRejection.TOO_LONG
+        else:
+            reason = PlateRejection.BAD_CHARACTER
         rejected.setdefault(k, reason)
     good = np.ones(n, np.bool_)
     if rejected:

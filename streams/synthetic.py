@@ -32,10 +32,10 @@ def random_plate_codes(
     """`n` plates as a digit matrix (values 1..36, 0 padded) and codes.
 
     By default in common US shapes (dense: a random read is often one look-alike away from a listed
-    plate of a big list); `uniform` draws 5 to 8 characters from A-Z0-9 anywhere, a sparser space.
+    plate of a big list); `uniform` draws 6 to 8 characters from A-Z0-9 anywhere, a sparser space.
     """
     if uniform:
-        lengths = rng.integers(5, 9, n)
+        lengths = rng.integers(6, 9, n)
         digits = rng.integers(1, 37, (n, 10), dtype=np.uint8)
         digits[np.arange(10)[None, :] >= lengths[:, None]] = 0
         return digits, digits_to_codes(digits, lengths)
