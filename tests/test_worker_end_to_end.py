@@ -15,11 +15,11 @@ from streams.hotlist_index import HotlistIndex
 from streams.hotlist_model import HotlistEntry, HotlistInfo
 from streams.kafka.hotlist_publish import publish_list_async
 from streams.kafka.topic_setup import create_topics, topic_specs
+from streams.kafka.worker_process import WorkerProcess, alert_ids, produce, read_topic
 from streams.pipeline import InboundRecord, Pipeline
 from streams.policy_store import load_policy
 from streams.settings import Settings
 from streams.topics import TopicNames
-from tests.worker_harness import WorkerProcess, alert_ids, produce, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

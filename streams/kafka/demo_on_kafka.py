@@ -10,12 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import re
-import signal
-import socket
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -27,6 +25,7 @@ from streams.kafka.hotlist_publish import publish_list_async
 from streams.kafka.simulate import simulate
 from streams.kafka.tail_alerts import format_alert
 from streams.kafka.topic_setup import create_topics, topic_specs
+from streams.kafka.worker_process import WorkerProcess
 from streams.policy_store import load_policy
 from streams.sample_hotlists import load_sample_hotlists
 from streams.settings import Settings
@@ -35,23 +34,6 @@ from streams.topics import TopicNames
 
 def run_demo_on_kafka(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _http(port: int, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, b""
-    except OSError:
-        return 0, b""
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -79,21 +61,15 @@ async def _run(args: argparse.Namespace) -> int:
             settings.bootstrap_servers, stats.info, entries, replace=False, topic=names.hotlist_updates
         )
         print(f"published hotlist {stats.info.list_id}: {len(entries):,} entries")
-    port = _free_port()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "streams", "worker", "--bootstrap-servers", settings.bootstrap_servers,
-         "--topic-prefix", prefix, "--app-id", f"{prefix}app", "--group-id", f"{prefix}reads",
-         "--web-port", str(port), "--log-level", "WARNING"],
-    )  # fmt: skip
+    log = Path(tempfile.mkdtemp(prefix="platewatch-demo-")) / "worker.log"
+    worker = WorkerProcess(settings.bootstrap_servers, prefix, log, "--log-level", "WARNING").start()
     try:
-        for _ in range(240):
-            if _http(port, "/readyz")[0] == 200:
-                break
-            if worker.poll() is not None:
-                print("the worker exited during start-up")
-                return 1
-            await asyncio.sleep(0.25)
-        print(f"worker ready: http://127.0.0.1:{port}/metrics\n")
+        try:
+            await worker.wait_ready(timeout=120)
+        except AssertionError as exc:
+            print(f"the worker did not become ready: {exc}")
+            return 1
+        print(f"worker ready: http://127.0.0.1:{worker.port}/metrics (log {log})\n")
         tail = asyncio.create_task(_tail_all(settings, names, args.max_alerts_shown))
         feed = FeedSettings(hit_rate=args.hit_rate, bad_rate=args.bad_rate, seed=11)
         await simulate(settings, index, feed, rate=args.rate, seconds=args.seconds)
@@ -101,14 +77,13 @@ async def _run(args: argparse.Namespace) -> int:
         tail.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await tail
-        _, body = _http(port, "/metrics")
+        _, body = worker.get("/metrics")
         print("\nworker metrics:")
         for line in body.decode().splitlines():
             if re.match(r"platewatch_(reads_consumed|alerts_emitted|shares_denied|dead_letters)_total", line):
                 print(f"  {line}")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
+        worker.terminate()
     return 0
 
 

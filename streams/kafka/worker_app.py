@@ -162,6 +162,8 @@ def create_app(worker: PlatewatchWorker) -> faust.App:
             "ready": worker.ready,
             "hotlist_replica_caught_up": worker.replica.caught_up.is_set(),
             "hotlist_entries": len(worker.index),
+            "hotlist_catch_up_seconds": worker.replica.catch_up_seconds,
+            "hotlist_records_replayed": worker.replica.records_replayed,
             "policy_version": worker.store.current.version,
         }
         return view.json(body, status=200 if worker.ready else 503)

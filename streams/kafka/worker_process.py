@@ -1,9 +1,9 @@
-"""Run real workers as processes against the real broker, and talk to their topics."""
+"""A worker as a child process, and helpers to feed and read topics: for the Kafka demo, the load
+benchmark and the end-to-end tests."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -18,9 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def free_port() -> int:
@@ -143,10 +141,3 @@ async def read_topic(bootstrap: str, topic: str, *, settle: float = 1.5, timeout
 
 def alert_ids(records: list) -> list[str]:  # type: ignore[type-arg]
     return [orjson.loads(r.value)["alert_id"] for r in records]
-
-
-def test_settings(bootstrap: str, prefix: str) -> Settings:
-    return Settings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-
-
-os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,0 +1,303 @@
+"""Load benchmark on the real broker: throughput at saturation, read-to-alert latency at a fixed
+rate, hotlist replication time, with two baselines measured in the same run on the same broker.
+
+    python -m benchmarks.load --entries 10000000 --reads 200000 --rate 5000 --seconds 30
+
+(a) raw aiokafka `getmany` consume-only loop: the ceiling for a Python consumer;
+(b) a naive per-event faust agent with a Python set lookup: the framework's default;
+then the Platewatch worker (a separate process, as deployed) on the same reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from hdrh.histogram import HdrHistogram
+
+from streams.camera_feed import CameraFeed, FeedSettings
+from streams.hotlist_index import HotlistIndex
+from streams.kafka.hotlist_publish import publish_records
+from streams.kafka.topic_setup import TopicSpec, create_topics, topic_specs
+from streams.kafka.worker_process import WorkerProcess
+from streams.policy_store import load_policy
+from streams.sample_hotlists import NCIC
+from streams.settings import Settings
+from streams.synthetic import synthetic_hotlist, synthetic_update_records
+from streams.topics import TopicNames
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    bootstrap: str
+    entries: int
+    reads: int
+    rate: int
+    seconds: float
+    hit_rate: float
+    partitions: int = 3
+
+
+def _progress(text: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+async def _produce_reads(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=512 * 1024, linger_ms=5)
+    await producer.start()
+    try:
+        keys = [f"cam{i % 97}".encode() for i in range(len(values))]
+        await publish_records(producer, topic, list(zip(keys, values, strict=True)))
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, expect: int) -> dict[str, float]:
+    """Baseline (a): how fast a bare aiokafka consumer takes the reads, doing nothing with them."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+    )  # fmt: skip
+    await consumer.start()
+    count, first = 0, 0.0
+    try:
+        while count < expect:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if batch and not first:
+                first = time.perf_counter()
+            count += sum(len(v) for v in batch.values())
+        seconds = time.perf_counter() - first
+    finally:
+        await consumer.stop()
+    return {"reads": count, "seconds": seconds, "reads_per_s": count / seconds}
+
+
+def naive_faust(bootstrap: str, topic: str, expect: int, entries: int) -> dict[str, float]:
+    """Baseline (b), in its own process like any faust worker."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.naive_faust", "--bootstrap", bootstrap, "--topic", topic,
+         "--expect", str(expect), "--entries", str(min(entries, 1_000_000))],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"naive faust baseline failed:\n{out.stderr[-3000:]}")
+    result: dict[str, float] = orjson.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def drain(worker: WorkerProcess, expect: int, timeline: list[dict[str, float]]) -> dict[str, float]:
+    """The worker's saturation throughput: time from its first read consumed to its last."""
+    start = time.monotonic()
+    first_t, last_count = None, 0.0
+    deadline = start + 900
+    while time.monotonic() < deadline:
+        count = worker.metric("platewatch_reads_consumed_total")
+        now = time.monotonic()
+        timeline.append(
+            {"t": now - start, "reads": count, "lag": worker.metric("platewatch_consumer_lag_messages")}
+        )
+        if count and first_t is None:
+            first_t = now  # first batch done; its reads count from here
+            first_count = count
+        if count >= expect:
+            break
+        if count != last_count and len(timeline) % 10 == 0:
+            _progress(f"draining: {int(count):,} of {expect:,} reads")
+        last_count = count
+        await asyncio.sleep(0.1)
+    assert first_t is not None
+    seconds = time.monotonic() - first_t
+    done = worker.metric("platewatch_reads_consumed_total") - first_count
+    return {"reads": done, "seconds": seconds, "reads_per_s": done / seconds}
+
+
+async def fixed_rate(
+    p: LoadParams,
+    names: TopicNames,
+    feed: CameraFeed,
+    worker: WorkerProcess,
+    timeline: list[dict[str, float]],
+) -> dict[str, Any]:
+    """Offer `rate` reads/s; a dispatch consumer records produce-to-receipt latency of every alert."""
+    hist = HdrHistogram(1, 120_000_000, 3)  # microseconds
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=p.bootstrap, group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000
+    )
+    await consumer.start()
+    consumer.subscribe(pattern=f"^{names.alerts_prefix.replace('.', chr(92) + '.')}.*")
+    await asyncio.sleep(3)  # let the pattern subscription find every alert topic
+    received = 0
+    stop = asyncio.Event()
+
+    async def receive() -> None:
+        nonlocal received
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            now_us = time.time() * 1e6
+            for records in batch.values():
+                for r in records:
+                    doc = orjson.loads(r.value)  # the read's time is when the generator produced it
+                    sent = dt.datetime.fromisoformat(doc["read"]["time"]).timestamp() * 1e6
+                    hist.record_value(max(1, int(now_us - sent)))
+                    received += 1
+
+    receiver = asyncio.create_task(receive())
+    producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks=1, linger_ms=1)
+    await producer.start()
+    offered, start = 0, time.monotonic()
+    consumed0 = worker.metric("platewatch_reads_consumed_total")
+    last_sample = 0.0
+    try:
+        while (elapsed := time.monotonic() - start) < p.seconds:
+            due = int((elapsed + 0.01) * p.rate) - offered
+            if due > 0:
+                for key, value in feed.batch(due):
+                    doc = orjson.loads(value)
+                    doc["time"] = dt.datetime.now(dt.UTC).isoformat()  # the read's time: produce time
+                    await producer.send(names.plate_reads, orjson.dumps(doc), key=key)
+                offered += due
+            if elapsed - last_sample >= 0.5:
+                last_sample = elapsed
+                timeline.append({
+                    "t": elapsed, "reads": worker.metric("platewatch_reads_consumed_total") - consumed0,
+                    "lag": worker.metric("platewatch_consumer_lag_messages"), "offered": offered,
+                })  # fmt: skip
+                if int(elapsed) % 5 == 0 and elapsed - int(elapsed) < 0.5:
+                    _progress(f"fixed rate: {offered:,} reads offered, {received:,} alerts received")
+            await asyncio.sleep(0.005)
+        await producer.flush()
+        await asyncio.sleep(3)  # the last alerts
+    finally:
+        stop.set()
+        await receiver
+        await producer.stop()
+        await consumer.stop()
+    pct = {f"p{q}": hist.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)}
+    return {
+        "offered": offered,
+        "offered_per_s": offered / p.seconds,
+        "alerts_received": received,
+        "latency_ms": {**pct, "max": hist.get_max_value() / 1000, "mean": hist.get_mean_value() / 1000},
+        "latency_ms_percentiles": [
+            (q, hist.get_value_at_percentile(q) / 1000)
+            for q in (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
+        ],
+    }
+
+
+async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    settings = Settings(bootstrap_servers=p.bootstrap, topic_prefix=prefix, read_partitions=p.partitions)
+    names = TopicNames.with_prefix(prefix)
+    policy = load_policy(settings.policy_file, settings.registry_file)
+    raw_topic = f"{prefix}raw-reads"
+    await create_topics(
+        settings, [*topic_specs(settings, names, policy), TopicSpec(raw_topic, p.partitions, {})]
+    )
+
+    _progress(f"hotlist: {p.entries:,} synthetic entries")
+    index = HotlistIndex()
+    synthetic_hotlist(index, p.entries, uniform=True, list_id="ncic")
+    records = synthetic_update_records(p.entries, uniform=True, list_id="ncic", info=NCIC)
+    producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks="all", max_batch_size=512 * 1024)
+    await producer.start()
+    t0 = time.perf_counter()
+    await publish_records(producer, names.hotlist_updates, records)
+    await producer.stop()
+    publish_s = time.perf_counter() - t0
+    del records
+    _progress(f"published the hotlist in {publish_s:.1f}s")
+
+    feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=p.hit_rate, seed=5))
+    values = [v for _, v in feed.batch(p.reads)]
+    await _produce_reads(p.bootstrap, raw_topic, values)
+    await _produce_reads(p.bootstrap, names.plate_reads, values)
+    del values
+    _progress(f"{p.reads:,} reads produced to both topics; baseline (a) raw consume")
+    raw = await raw_consume(p.bootstrap, raw_topic, p.reads)
+    _progress(f"raw consume: {raw['reads_per_s']:,.0f} reads/s; baseline (b) naive faust agent")
+    naive = naive_faust(p.bootstrap, raw_topic, p.reads, p.entries)
+    _progress(f"naive faust: {naive['reads_per_s']:,.0f} reads/s; starting the worker")
+
+    worker = WorkerProcess(p.bootstrap, prefix, Path(log_dir) / "worker.log")
+    started = time.monotonic()
+    worker.start()
+    try:
+        await worker.wait_ready(timeout=900)
+        ready_s = time.monotonic() - started
+        readyz = orjson.loads(worker.get("/readyz")[1])
+        _progress(
+            f"worker ready in {ready_s:.1f}s (replica catch-up {readyz['hotlist_catch_up_seconds']:.1f}s)"
+        )
+        drain_timeline: list[dict[str, float]] = []
+        pipeline = await drain(worker, p.reads, drain_timeline)
+        _progress(f"pipeline at saturation: {pipeline['reads_per_s']:,.0f} reads/s; fixed-rate phase")
+        rate_timeline: list[dict[str, float]] = []
+        latency = await fixed_rate(p, names, feed, worker, rate_timeline)
+        rss = _rss_of(worker)
+    finally:
+        worker.terminate()
+    return {
+        "parameters": p.__dict__,
+        "hotlist": {
+            "entries": p.entries,
+            "publish_seconds": publish_s,
+            "worker_ready_seconds": ready_s,
+            "replica_catch_up_seconds": readyz["hotlist_catch_up_seconds"],
+            "replica_entries": readyz["hotlist_entries"],
+        },
+        "baseline_raw_consume": raw,
+        "baseline_naive_faust": naive,
+        "pipeline_saturation": pipeline,
+        "ratio_to_raw": pipeline["reads_per_s"] / raw["reads_per_s"],
+        "ratio_to_naive_faust": pipeline["reads_per_s"] / naive["reads_per_s"],
+        "fixed_rate": latency,
+        "worker_rss_bytes": rss,
+        "timeline_saturation": drain_timeline,
+        "timeline_fixed_rate": rate_timeline,
+    }
+
+
+def _rss_of(worker: WorkerProcess) -> int | None:
+    if worker.proc is None:
+        return None
+    try:
+        with open(f"/proc/{worker.proc.pid}/statm") as f:
+            return int(f.read().split()[1]) * 4096
+    except OSError:
+        return None
+
+
+def profile_pipeline(entries: int, reads: int) -> str:
+    """Where a batch's time goes: cProfile of the in-process pipeline on a batch of reads."""
+    import cProfile  # noqa: PLC0415
+    import io  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+
+    from streams.pipeline import InboundRecord, Pipeline  # noqa: PLC0415
+    from streams.policy_store import PolicyStore  # noqa: PLC0415
+
+    index = HotlistIndex()
+    synthetic_hotlist(index, entries, uniform=True)
+    store = PolicyStore()
+    policy = store.current
+    feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=0.01, seed=9))  # type: ignore[union-attr]
+    records = [InboundRecord(v, k) for k, v in feed.batch(reads)]
+    pipeline = Pipeline(index, lambda: store.current)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(5):
+        pipeline.process(records)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
+    return out.getvalue()
