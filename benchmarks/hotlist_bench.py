@@ -56,9 +56,7 @@ class DictReference:
             found.add((plate, ()))
         for changes in range(1, self.tolerance + 1):
             for positions in itertools.combinations(range(len(plate)), changes):
-                choices = [
-                    [c for c in self.ocr.members.get(plate[p], "") if c != plate[p]] for p in positions
-                ]
+                choices = [[c for c in self.ocr.members.get(plate[p], "") if c != plate[p]] for p in positions]
                 for combo in itertools.product(*choices):
                     variant = list(plate)
                     for p, c in zip(positions, combo, strict=True):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hdrh.histogram import HdrHistogram
 
 from streams.camera_feed import CameraFeed, FeedSettings
@@ -64,16 +64,20 @@ async def _produce_reads(bootstrap: str, topic: str, values: list[bytes]) -> Non
 async def raw_consume(bootstrap: str, topic: str, expect: int) -> dict[str, float]:
     """Baseline (a): how fast a bare aiokafka consumer takes the reads, doing nothing with them."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
-    )  # fmt: skip
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+    )
     await consumer.start()
-    count, first = 0, 0.0
+    count = 0
     try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        first = time.perf_counter()  # from the first fetch: no group join to wait for
         while count < expect:
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            if batch and not first:
-                first = time.perf_counter()
             count += sum(len(v) for v in batch.values())
         seconds = time.perf_counter() - first
     finally:
@@ -102,9 +106,7 @@ async def drain(worker: WorkerProcess, expect: int, timeline: list[dict[str, flo
     while time.monotonic() < deadline:
         count = worker.metric("platewatch_reads_consumed_total")
         now = time.monotonic()
-        timeline.append(
-            {"t": now - start, "reads": count, "lag": worker.metric("platewatch_consumer_lag_messages")}
-        )
+        timeline.append({"t": now - start, "reads": count, "lag": worker.metric("platewatch_consumer_lag_messages")})
         if count and first_t is None:
             first_t = now  # first batch done; its reads count from here
             first_count = count
@@ -188,8 +190,7 @@ async def fixed_rate(
         "alerts_received": received,
         "latency_ms": {**pct, "max": hist.get_max_value() / 1000, "mean": hist.get_mean_value() / 1000},
         "latency_ms_percentiles": [
-            (q, hist.get_value_at_percentile(q) / 1000)
-            for q in (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
+            (q, hist.get_value_at_percentile(q) / 1000) for q in (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
         ],
     }
 
@@ -200,9 +201,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     names = TopicNames.with_prefix(prefix)
     policy = load_policy(settings.policy_file, settings.registry_file)
     raw_topic = f"{prefix}raw-reads"
-    await create_topics(
-        settings, [*topic_specs(settings, names, policy), TopicSpec(raw_topic, p.partitions, {})]
-    )
+    await create_topics(settings, [*topic_specs(settings, names, policy), TopicSpec(raw_topic, p.partitions, {})])
 
     _progress(f"hotlist: {p.entries:,} synthetic entries")
     index = HotlistIndex()
@@ -235,9 +234,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         await worker.wait_ready(timeout=900)
         ready_s = time.monotonic() - started
         readyz = orjson.loads(worker.get("/readyz")[1])
-        _progress(
-            f"worker ready in {ready_s:.1f}s (replica catch-up {readyz['hotlist_catch_up_seconds']:.1f}s)"
-        )
+        _progress(f"worker ready in {ready_s:.1f}s (replica catch-up {readyz['hotlist_catch_up_seconds']:.1f}s)")
         drain_timeline: list[dict[str, float]] = []
         pipeline = await drain(worker, p.reads, drain_timeline)
         _progress(f"pipeline at saturation: {pipeline['reads_per_s']:,.0f} reads/s; fixed-rate phase")

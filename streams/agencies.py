@@ -64,9 +64,7 @@ class AgencyRegistry:
         return iter(self._by_ori.values())
 
     def subscribers(self, list_id: str, reader_state: str) -> list[Agency]:
-        return [
-            a for a in self._by_ori.values() if any(s.wants(list_id, reader_state) for s in a.subscriptions)
-        ]
+        return [a for a in self._by_ori.values() if any(s.wants(list_id, reader_state) for s in a.subscriptions)]
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> AgencyRegistry:

@@ -19,19 +19,14 @@ def alert_id(read_id: str, hit: Hit) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{read_id}|{list_id}|{state}|{plate}"))
 
 
-def recipients(
-    read: PlateRead, hit: Hit, info: HotlistInfo | None, registry: AgencyRegistry | None
-) -> list[str]:
+def recipients(read: PlateRead, hit: Hit, info: HotlistInfo | None, registry: AgencyRegistry | None) -> list[str]:
     """The reading agency, the entry's owner (or the list's), then subscribers; each once, in that order."""
     out = [read.agency_ori]
     owner = hit.entry.owner_ori or (info.owner_ori if info else "")
     if owner:
         out.append(owner)
     if registry is not None:
-        out.extend(
-            a.ori
-            for a in registry.subscribers(hit.entry.list_id, read.state or _reader_state(read, registry))
-        )
+        out.extend(a.ori for a in registry.subscribers(hit.entry.list_id, read.state or _reader_state(read, registry)))
     return list(dict.fromkeys(out))
 
 
@@ -41,9 +36,7 @@ def _reader_state(read: PlateRead, registry: AgencyRegistry) -> str:
 
 
 def iso_ms(ms: int) -> str:
-    return (
-        dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def alert_document(
@@ -65,11 +58,7 @@ def alert_document(
         read_doc["location"] = {"lat": read.location[0], "lon": read.location[1]}
     if read.image_ref:
         read_doc["image_ref"] = read.image_ref
-    vehicle = {
-        k: getattr(e.vehicle, k)
-        for k in ("year", "make", "model", "style", "colour")
-        if getattr(e.vehicle, k)
-    }
+    vehicle = {k: getattr(e.vehicle, k) for k in ("year", "make", "model", "style", "colour") if getattr(e.vehicle, k)}
     return {
         "alert_id": the_id,
         "emitted_at": iso_ms(emitted_ms),

@@ -55,9 +55,7 @@ def parse_document(text: str, source: str) -> tuple[Any, dict[tuple[str | int, .
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigFileError(
-            source, [f"{where}not valid YAML or JSON ({getattr(exc, 'problem', exc)})"]
-        ) from None
+        raise ConfigFileError(source, [f"{where}not valid YAML or JSON ({getattr(exc, 'problem', exc)})"]) from None
     if node is None:
         raise ConfigFileError(source, ["the file is empty"])
     lines: dict[tuple[str | int, ...], int] = {}

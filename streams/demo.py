@@ -91,12 +91,8 @@ class DispatchConsole:
                     f"position {', '.join(str(p + 1) for p in hit.differing_positions)})"
                 )
             )
-            state = (
-                f"  WRONG STATE (read {read.state or '?'}, listed {e.state})" if hit.state_mismatch else ""
-            )
-            vehicle = " ".join(
-                v for v in (e.vehicle.year, e.vehicle.colour, e.vehicle.make, e.vehicle.model) if v
-            )
+            state = f"  WRONG STATE (read {read.state or '?'}, listed {e.state})" if hit.state_mismatch else ""
+            vehicle = " ".join(v for v in (e.vehicle.year, e.vehicle.colour, e.vehicle.make, e.vehicle.model) if v)
             label = (e.category or e.list_id).upper()
             self.out.write(
                 f"[{when}] P{hit.priority:<3} {label:<18} {e.plate:<8} {e.state or '--'}  {kind}{state}\n"
@@ -126,9 +122,7 @@ class DispatchConsole:
 async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry)
-    out.write(
-        f"platewatch demo: loading hotlists ({args.hotlist_size:,} synthetic NCIC entries, AMBER, BOLO)...\n"
-    )
+    out.write(f"platewatch demo: loading hotlists ({args.hotlist_size:,} synthetic NCIC entries, AMBER, BOLO)...\n")
     index = HotlistIndex()
     load_sample_hotlists(index, args.hotlist_size)
     for s in index.stats():
@@ -139,18 +133,14 @@ async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write("platewatch demo: the embedded policy did not load\n")
         return 1
     metrics.set_policy(policy.version)
-    out.write(
-        f"policy version {policy.version}: {', '.join(f'{k}→{v}' for k, v in policy.jurisdictions.items())}\n"
-    )
+    out.write(f"policy version {policy.version}: {', '.join(f'{k}→{v}' for k, v in policy.jurisdictions.items())}\n")
     if args.metrics_port:
         try:
             start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
             out.write(f"metrics: http://127.0.0.1:{args.metrics_port}/metrics\n")
         except OSError as exc:
             out.write(f"metrics not served (port {args.metrics_port}: {exc})\n")
-    feed = CameraFeed(
-        index, policy.registry, FeedSettings(hit_rate=args.hit_rate, bad_rate=args.bad_rate, seed=11)
-    )
+    feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=args.hit_rate, bad_rate=args.bad_rate, seed=11))
     pipeline = Pipeline(index, lambda: store.current)
     console = DispatchConsole(out, args.max_alerts_shown)
     stop = asyncio.Event()
@@ -167,9 +157,7 @@ async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
         t0 = time.monotonic()
         messages = feed.batch(max(1, int(args.rate * tick)))
         now_ms = int(time.time() * 1000)
-        records = [
-            InboundRecord(v, k, "plate-reads", 0, offset + i, now_ms) for i, (k, v) in enumerate(messages)
-        ]
+        records = [InboundRecord(v, k, "plate-reads", 0, offset + i, now_ms) for i, (k, v) in enumerate(messages)]
         offset += len(records)
         store.maybe_reload()
         result = pipeline.process(records)

@@ -26,9 +26,7 @@ def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     load.add_argument("--format", choices=["auto", "ncic", "csv"], default="auto")
     load.add_argument("--append", action="store_true", help="add to the list instead of replacing it")
     load.add_argument("--strict", action="store_true", help="refuse the whole file at its first bad row")
-    load.add_argument(
-        "--bootstrap-servers", help="publish the list to the hotlist-updates topic on this Kafka"
-    )
+    load.add_argument("--bootstrap-servers", help="publish the list to the hotlist-updates topic on this Kafka")
     load.add_argument("--topic-prefix", default="", help="prefix of the topic names")
     load.set_defaults(handler=cmd_load)
 
@@ -112,9 +110,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     print(f"{args.file}: {report.summary()} in {time.perf_counter() - started:.2f}s")
     if args.bootstrap_servers:
         topic = TopicNames.with_prefix(args.topic_prefix).hotlist_updates
-        published = publish_list(
-            args.bootstrap_servers, _info(args), entries, replace=not args.append, topic=topic
-        )
+        published = publish_list(args.bootstrap_servers, _info(args), entries, replace=not args.append, topic=topic)
         print(f"published {published.upserts} updates and {published.removals} removals to hotlist-updates")
     return 0 if report.loaded or not report.rows else 1
 
@@ -138,9 +134,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.output.open("w", newline="") if args.output else sys.stdout
     try:
         writer = csv.writer(out)
-        writer.writerow(
-            ["List", "PlateNumber", "PlateState", "Category", "NCIC", "Priority", "ORI", "CaseNumber"]
-        )
+        writer.writerow(["List", "PlateNumber", "PlateState", "Category", "NCIC", "Priority", "ORI", "CaseNumber"])
         for e in index.entries(args.only):
             writer.writerow(
                 [

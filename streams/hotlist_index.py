@@ -260,9 +260,7 @@ class HotlistIndex:
             if self._list_ix[entry.list_id] not in dropped:
                 self.add_to_columns(delta, entry)
         # arrival order: old base, then live updates, then the load itself (newest wins below)
-        base = _concat(
-            _concat(_take(old, np.flatnonzero(keep)), _Base.from_columns(delta)), _Base.from_columns(cols)
-        )
+        base = _concat(_concat(_take(old, np.flatnonzero(keep)), _Base.from_columns(delta)), _Base.from_columns(cols))
         # one entry per key, the newest winning: sort by key, then by arrival, keep each key's last
         n = len(base.codes)
         arrival = np.arange(n)
@@ -425,9 +423,7 @@ class HotlistIndex:
         """Up to `k` live entries picked at random (for simulators and benchmarks)."""
         alive = np.flatnonzero(self._base.alive)
         picked = (
-            [self._entry_at(int(r)) for r in rng.choice(alive, min(k, len(alive)), replace=False)]
-            if len(alive)
-            else []
+            [self._entry_at(int(r)) for r in rng.choice(alive, min(k, len(alive)), replace=False)] if len(alive) else []
         )
         picked.extend(list(self._delta.values())[: max(0, k - len(picked))])
         return picked
@@ -475,17 +471,13 @@ class HotlistIndex:
         good = plates.good
         exact_rows = np.flatnonzero(self._exact_filter.maybe(codes) & good)
         exact_set = self._exact
-        exact_hit = {
-            i for i, c in zip(exact_rows.tolist(), codes[exact_rows].tolist(), strict=True) if c in exact_set
-        }
+        exact_hit = {i for i, c in zip(exact_rows.tolist(), codes[exact_rows].tolist(), strict=True) if c in exact_set}
         candidates = set(exact_hit)
         if self._max_tolerance:
             folded_rows = np.flatnonzero(self._folded_filter.maybe(folded) & good)
             folded_set = self._folded
             candidates.update(
-                i
-                for i, c in zip(folded_rows.tolist(), folded[folded_rows].tolist(), strict=True)
-                if c in folded_set
+                i for i, c in zip(folded_rows.tolist(), folded[folded_rows].tolist(), strict=True) if c in folded_set
             )
         if not candidates:
             return []

@@ -61,9 +61,7 @@ def parse_date(text: str) -> dt.date:
         raise ValueError(f"date {text!r} is not YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY") from None
 
 
-def read_ncic(
-    data: bytes, list_id: str, report: LoadReport, *, strict: bool = False
-) -> Iterator[HotlistEntry]:
+def read_ncic(data: bytes, list_id: str, report: LoadReport, *, strict: bool = False) -> Iterator[HotlistEntry]:
     """Entries of an NCIC LPR extract. The first line is a header and is skipped."""
     for number, line in enumerate(_text_lines(data), start=1):
         if number == 1 or not line.strip():
@@ -143,9 +141,7 @@ def _header_key(text: str) -> str:
     return text.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
 
 
-def read_csv(
-    data: bytes, list_id: str, report: LoadReport, *, strict: bool = False
-) -> Iterator[HotlistEntry]:
+def read_csv(data: bytes, list_id: str, report: LoadReport, *, strict: bool = False) -> Iterator[HotlistEntry]:
     """Entries of an AutoVu-style CSV: a header row, delimiter `,` `;` `:` or tab."""
     lines = _text_lines(data)
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
@@ -227,11 +223,7 @@ def detect_format(path: Path, data: bytes) -> str:
         return "csv"
     lines = _text_lines(data[:4096])
     sample = lines[1] if len(lines) > 1 else ""
-    if (
-        len(sample) >= _NCIC_MIN_WIDTH
-        and sample[0] in NCIC_CATEGORIES
-        and not any(d in sample for d in ",;\t")
-    ):
+    if len(sample) >= _NCIC_MIN_WIDTH and sample[0] in NCIC_CATEGORIES and not any(d in sample for d in ",;\t"):
         return "ncic"
     return "csv"
 

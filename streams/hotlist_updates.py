@@ -44,9 +44,7 @@ def entry_to_json(entry: HotlistEntry) -> dict[str, Any]:
     if entry.expiry != FOREVER:
         doc["expiry"] = entry.expiry
     if entry.vehicle != Vehicle():
-        doc["vehicle"] = {
-            k: getattr(entry.vehicle, k) for k in Vehicle.__slots__ if getattr(entry.vehicle, k)
-        }
+        doc["vehicle"] = {k: getattr(entry.vehicle, k) for k in Vehicle.__slots__ if getattr(entry.vehicle, k)}
     if entry.annotations:
         doc["annotations"] = dict(entry.annotations)
     return doc

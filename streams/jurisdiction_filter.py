@@ -150,25 +150,17 @@ class SharingPolicy:
     def _decide(self, reader_ori: str, recipient_ori: str, purpose: str) -> Decision:
         reader = self.registry.get(reader_ori)
         if reader is None:
-            return self._deny(
-                DenyReason.UNKNOWN_READER, f"reading agency {reader_ori!r} is not in the registry"
-            )
+            return self._deny(DenyReason.UNKNOWN_READER, f"reading agency {reader_ori!r} is not in the registry")
         recipient = self.registry.get(recipient_ori)
         if recipient is None:
-            return self._deny(
-                DenyReason.UNKNOWN_RECIPIENT, f"recipient {recipient_ori!r} is not in the registry"
-            )
+            return self._deny(DenyReason.UNKNOWN_RECIPIENT, f"recipient {recipient_ori!r} is not in the registry")
         if recipient_ori == reader_ori:
-            return Decision(
-                True, OWN_AGENCY_RULE, "the reading agency's own alert is not a share", "", self.version
-            )
+            return Decision(True, OWN_AGENCY_RULE, "the reading agency's own alert is not a share", "", self.version)
         if not reader.state:
             return self._deny(DenyReason.UNKNOWN_STATE, f"reading agency {reader_ori} has no state")
         profile = self.profile_for_state(reader.state)
         if profile is None:
-            return self._deny(
-                DenyReason.NO_PROFILE, f"no sharing profile governs reads taken in {reader.state}"
-            )
+            return self._deny(DenyReason.NO_PROFILE, f"no sharing profile governs reads taken in {reader.state}")
         if purpose not in profile.purposes:
             return self._deny(
                 DenyReason.PURPOSE_NOT_ALLOWED,
@@ -180,9 +172,7 @@ class SharingPolicy:
                 if rule.allow:
                     return Decision(True, rule.id, rule.reason, profile.name, self.version)
                 return Decision(False, rule.id, rule.reason, profile.name, self.version, DenyReason.RULE)
-        return self._deny(
-            DenyReason.NO_RULE_ALLOWS, f"no rule of {profile.name} allows this share", profile.name
-        )
+        return self._deny(DenyReason.NO_RULE_ALLOWS, f"no rule of {profile.name} allows this share", profile.name)
 
 
 class NoPolicy:

@@ -31,9 +31,7 @@ class PipelineMetrics:
             registry=registry,
         )
         self.matches = Counter(f"{p}_matches", "Hotlist matches", ["list", "kind"], registry=registry)
-        self.alerts = Counter(
-            f"{p}_alerts_emitted", "Alerts sent, by recipient ORI", ["recipient"], registry=registry
-        )
+        self.alerts = Counter(f"{p}_alerts_emitted", "Alerts sent, by recipient ORI", ["recipient"], registry=registry)
         self.decisions = Counter(f"{p}_share_decisions", "Share decisions", ["decision"], registry=registry)
         self.denied = Counter(
             f"{p}_shares_denied",
@@ -54,9 +52,7 @@ class PipelineMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.hotlist_entries = Gauge(
-            f"{p}_hotlist_entries", "Entries per hotlist", ["list"], registry=registry
-        )
+        self.hotlist_entries = Gauge(f"{p}_hotlist_entries", "Entries per hotlist", ["list"], registry=registry)
         self.hotlist_updates = Counter(
             f"{p}_hotlist_updates_applied", "Hotlist-update records applied", registry=registry
         )

@@ -108,9 +108,7 @@ class Pipeline:
         if plates.rejected:
             rejected_reads = {k for k in plates.rejected if k < len(reads)}
             for k in sorted(rejected_reads):
-                bad.append(
-                    Rejected(positions[k], plates.rejected[k].value, f"plate {plates.rejected[k].value}")
-                )
+                bad.append(Rejected(positions[k], plates.rejected[k].value, f"plate {plates.rejected[k].value}"))
             if rejected_reads:
                 for j, n in enumerate(owner):
                     if n in rejected_reads:
@@ -168,9 +166,7 @@ class Pipeline:
                     result.denied_shares.append((read, hit, recipient, decision.rule))
                     continue
                 doc = alert_document(read, hit, info, recipient, emitted_ms, the_id)
-                result.alerts.append(
-                    Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc))
-                )
+                result.alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
                 result.emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp_ms, doc))
                 result.sent.append((read, hit, recipient))
         return result

@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -33,8 +33,7 @@ class ReadRejection(enum.StrEnum):
     # plate rejections come from plates.PlateRejection and are added by the pipeline
 
 
-@dataclass(frozen=True, slots=True)
-class PlateRead:
+class PlateRead(NamedTuple):  # a tuple: built per read on the hot path, 4x cheaper than a frozen dataclass
     read_id: str
     time_ms: int  # epoch milliseconds of the read itself
     camera_id: str
@@ -54,6 +53,7 @@ class Rejected:
     detail: str
 
 
+_NUMBER = (int, float)  # a tuple: `int | float` would build a new union object on every call
 _REQUIRED_STR = ("read_id", "camera_id", "agency_ori", "plate", "time")
 
 
@@ -105,7 +105,7 @@ def _decode(value: bytes | None) -> PlateRead:
     if state and (len(state) != 2 or not state.isascii() or not state.isalpha()):
         raise _BadReadError(ReadRejection.BAD_STATE, "state must be two letters or empty")
     confidence = doc.get("confidence")
-    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, int | float)):
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, _NUMBER)):
         raise _BadReadError(ReadRejection.WRONG_TYPE, "confidence must be a number")
     image_ref = doc.get("image_ref") or ""
     if not isinstance(image_ref, str):
@@ -128,9 +128,7 @@ def _candidates(raw: Any) -> tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list) or len(raw) > MAX_CANDIDATES:
-        raise _BadReadError(
-            ReadRejection.WRONG_TYPE, f"candidates must be a list of at most {MAX_CANDIDATES}"
-        )
+        raise _BadReadError(ReadRejection.WRONG_TYPE, f"candidates must be a list of at most {MAX_CANDIDATES}")
     out = []
     for c in raw:
         plate = c.get("plate") if isinstance(c, dict) else None
@@ -145,7 +143,7 @@ def _location(raw: Any) -> tuple[float, float] | None:
         return None
     lat = raw.get("lat") if isinstance(raw, dict) else None
     lon = raw.get("lon") if isinstance(raw, dict) else None
-    if not isinstance(lat, int | float) or not isinstance(lon, int | float) or isinstance(lat, bool):
+    if not isinstance(lat, _NUMBER) or not isinstance(lon, _NUMBER) or isinstance(lat, bool):
         raise _BadReadError(ReadRejection.WRONG_TYPE, "location must be an object with numeric lat and lon")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise _BadReadError(ReadRejection.WRONG_TYPE, "location is outside lat -90..90, lon -180..180")

@@ -11,12 +11,8 @@ from streams.synthetic import synthetic_hotlist
 
 DATA = Path(__file__).resolve().parent / "data"
 
-AMBER = HotlistInfo(
-    "amber", "AMBER alerts", owner_ori="CACHP0000", priority=0, ocr_tolerance=2, category="amber_alert"
-)
-BOLO = HotlistInfo(
-    "sd-bolo", "San Diego BOLO", owner_ori="CA0373700", priority=30, state_match=StateMatch.FLAG
-)
+AMBER = HotlistInfo("amber", "AMBER alerts", owner_ori="CACHP0000", priority=0, ocr_tolerance=2, category="amber_alert")
+BOLO = HotlistInfo("sd-bolo", "San Diego BOLO", owner_ori="CA0373700", priority=30, state_match=StateMatch.FLAG)
 NCIC = HotlistInfo("ncic", "NCIC extract", owner_ori="", priority=20)
 
 

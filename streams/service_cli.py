@@ -37,9 +37,7 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     sim.add_argument("--seconds", type=float, default=30.0)
     sim.add_argument("--hit-rate", type=float, default=0.01)
     sim.add_argument("--bad-rate", type=float, default=0.0)
-    sim.add_argument(
-        "--hotlist-size", type=int, default=200_000, help="synthetic NCIC entries to draw hits from"
-    )
+    sim.add_argument("--hotlist-size", type=int, default=200_000, help="synthetic NCIC entries to draw hits from")
     sim.add_argument("--seed", type=int, default=1)
     sim.set_defaults(handler=cmd_simulate)
 
@@ -55,9 +53,7 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run_worker(settings)
 
 

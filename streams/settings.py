@@ -21,20 +21,14 @@ ENV_PREFIX = "PLATEWATCH_"
 @dataclass(frozen=True)
 class Settings:
     bootstrap_servers: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers"})
-    security_protocol: str = field(
-        default="PLAINTEXT", metadata={"help": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"}
-    )
+    security_protocol: str = field(default="PLAINTEXT", metadata={"help": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
     sasl_mechanism: str = field(default="", metadata={"help": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"})
     sasl_username: str = field(default="", metadata={"help": "SASL user name"})
-    sasl_password: str = field(
-        default="", metadata={"help": "SASL password (prefer the environment variable)"}
-    )
+    sasl_password: str = field(default="", metadata={"help": "SASL password (prefer the environment variable)"})
     ssl_cafile: str = field(default="", metadata={"help": "CA bundle that signed the brokers' certificates"})
     ssl_certfile: str = field(default="", metadata={"help": "client certificate (mutual TLS)"})
     ssl_keyfile: str = field(default="", metadata={"help": "client private key (mutual TLS)"})
-    topic_prefix: str = field(
-        default="", metadata={"help": "prefix every topic name (one cluster, many sites)"}
-    )
+    topic_prefix: str = field(default="", metadata={"help": "prefix every topic name (one cluster, many sites)"})
     group_id: str = field(default="platewatch-reads", metadata={"help": "consumer group of plate-reads"})
     app_id: str = field(default="platewatch", metadata={"help": "faust application id"})
     batch_max_reads: int = field(default=5000, metadata={"help": "most reads taken in one batch"})
@@ -43,9 +37,7 @@ class Settings:
     web_port: int = field(default=6066, metadata={"help": "port of /metrics, /healthz, /readyz"})
     policy_file: Path = field(default=DEFAULT_POLICY, metadata={"help": "sharing policy (YAML)"})
     registry_file: Path = field(default=DEFAULT_REGISTRY, metadata={"help": "agency registry (YAML)"})
-    policy_check_seconds: float = field(
-        default=2.0, metadata={"help": "how often to look for policy changes"}
-    )
+    policy_check_seconds: float = field(default=2.0, metadata={"help": "how often to look for policy changes"})
     read_partitions: int = field(default=6, metadata={"help": "plate-reads partitions (topics create)"})
     replication_factor: int = field(default=1, metadata={"help": "replication factor (topics create)"})
     log_level: str = field(default="INFO", metadata={"help": "DEBUG shows plates in logs; INFO never does"})
@@ -75,9 +67,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")
         env = ENV_PREFIX + f.name.upper()
-        parser.add_argument(
-            flag, dest=f"setting_{f.name}", default=None, help=f"{f.metadata['help']} [${env}]"
-        )
+        parser.add_argument(flag, dest=f"setting_{f.name}", default=None, help=f"{f.metadata['help']} [${env}]")
 
 
 def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:

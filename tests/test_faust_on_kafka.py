@@ -13,9 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 pytestmark = pytest.mark.kafka
 
 
-async def test_faust_agent_and_table_count_messages(
-    kafka_bootstrap: str, unique: str, tmp_path: Path
-) -> None:
+async def test_faust_agent_and_table_count_messages(kafka_bootstrap: str, unique: str, tmp_path: Path) -> None:
     app = faust.App(
         f"it-faust-{unique}",
         broker=f"kafka://{kafka_bootstrap}",

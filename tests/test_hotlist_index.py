@@ -41,8 +41,7 @@ reads = st.builds(
 
 def index_hits(index: HotlistIndex, batch: list[Read]) -> set[HitKey]:
     return {
-        (h.read_index, h.entry.key, h.kind, h.differing_positions, h.state_mismatch)
-        for h in index.match_reads(batch)
+        (h.read_index, h.entry.key, h.kind, h.differing_positions, h.state_mismatch) for h in index.match_reads(batch)
     }
 
 

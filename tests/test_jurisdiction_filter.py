@@ -52,9 +52,7 @@ def policy() -> SharingPolicy:
         (MONTGOMERY_MD, MONTGOMERY_MD, True, "own-agency"),
     ],
 )
-def test_decisions_follow_the_law(
-    policy: SharingPolicy, reader: str, recipient: str, allowed: bool, rule: str
-) -> None:
+def test_decisions_follow_the_law(policy: SharingPolicy, reader: str, recipient: str, allowed: bool, rule: str) -> None:
     decision = policy.decide(reader, recipient)
     assert (decision.allowed, decision.rule) == (allowed, rule), decision.reason
     assert decision.policy_version == policy.version
@@ -92,8 +90,7 @@ def test_custom_profile_with_same_state_rule(tmp_path: Path) -> None:
         ("jurisdictions: {CA: us-ca-sb34}\nbogus: 1\n", "line 1: (top level): Additional properties"),
         ("jurisdictions:\n  CA: no-such-profile\n", "line 2: jurisdictions/CA: no profile named"),
         (
-            "jurisdictions: {CA: x}\nprofiles:\n  x:\n    rules:\n"
-            "      - {id: Bad Id, effect: allow, reason: r}\n",
+            "jurisdictions: {CA: x}\nprofiles:\n  x:\n    rules:\n      - {id: Bad Id, effect: allow, reason: r}\n",
             "line 5: profiles/x/rules/0/id",
         ),
         ("jurisdictions: [CA\n", "line 2: not valid YAML"),

@@ -55,9 +55,7 @@ async def setup_topics(bootstrap: str, prefix: str) -> TopicNames:
     return names
 
 
-async def test_alerts_audit_dead_letters_and_live_updates(
-    kafka_bootstrap: str, unique: str, tmp_path: Path
-) -> None:
+async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, unique: str, tmp_path: Path) -> None:
     prefix = f"e2e-{unique}."
     names = await setup_topics(kafka_bootstrap, prefix)
     worker = WorkerProcess(kafka_bootstrap, prefix, tmp_path / "worker.log").start()
@@ -95,9 +93,7 @@ async def test_alerts_audit_dead_letters_and_live_updates(
         assert sorted(orjson.loads(r.value)["read"]["read_id"] for r in sdpd) == ["r-hit", "r-lookalike"]
         fairfax = await read_topic(kafka_bootstrap, names.alerts(FAIRFAX))
         assert [orjson.loads(r.value)["read"]["read_id"] for r in fairfax] == ["r-va"]
-        assert (
-            await read_topic(kafka_bootstrap, names.alerts(ICE), settle=0.5) == []
-        )  # subscribed, never allowed
+        assert await read_topic(kafka_bootstrap, names.alerts(ICE), settle=0.5) == []  # subscribed, never allowed
 
         audit = [orjson.loads(r.value) for r in await read_topic(kafka_bootstrap, names.share_audit)]
         audit_schema = orjson.loads((SCHEMAS / "share-audit.schema.json").read_bytes())
@@ -140,9 +136,7 @@ async def test_no_alert_is_lost_when_a_worker_is_killed_mid_batch(
     prefix = f"kill-{unique}."
     names = await setup_topics(kafka_bootstrap, prefix)
     hits = {i for i in range(0, 3000, 7)}
-    messages = [
-        (b"cam", read(f"r-{i}", ENTRIES[i % 2].plate if i in hits else f"9Z{i:05d}")) for i in range(3000)
-    ]
+    messages = [(b"cam", read(f"r-{i}", ENTRIES[i % 2].plate if i in hits else f"9Z{i:05d}")) for i in range(3000)]
     # the expected alerts, from the same pipeline run in this process
     index = HotlistIndex()
     index.define_list(BOLO)
@@ -171,9 +165,7 @@ async def test_no_alert_is_lost_when_a_worker_is_killed_mid_batch(
         for _ in range(60):
             received = set()
             for topic in {t for t, _ in expected_ids}:
-                received |= {
-                    (topic, a) for a in alert_ids(await read_topic(kafka_bootstrap, topic, settle=0.5))
-                }
+                received |= {(topic, a) for a in alert_ids(await read_topic(kafka_bootstrap, topic, settle=0.5))}
             if received >= expected_ids:
                 break
             await asyncio.sleep(0.5)

@@ -93,9 +93,7 @@ class HotlistReplica:
                         applied += 1
                     except UpdateError as exc:
                         rejected += 1
-                        log.warning(
-                            "hotlist update at offset %d refused: %s", record.offset, _without_plate(exc)
-                        )
+                        log.warning("hotlist update at offset %d refused: %s", record.offset, _without_plate(exc))
             if applied or rejected:
                 self.on_applied(applied, rejected)
 
@@ -121,9 +119,7 @@ class HotlistReplica:
             self.index.remove(*key)
         self.on_applied(len(cols), rejected)
 
-    def _stage(
-        self, record: ConsumerRecord, cols: EntryColumns, tombstoned: set[tuple[str, str, str]]
-    ) -> bool:
+    def _stage(self, record: ConsumerRecord, cols: EntryColumns, tombstoned: set[tuple[str, str, str]]) -> bool:
         try:
             key, entry, info = decode_update(record.key or b"", record.value)
         except UpdateError as exc:

@@ -24,9 +24,7 @@ def murmur2(keys: Sequence[bytes]) -> npt.NDArray[np.uint32]:
     with np.errstate(over="ignore"):
         for length in np.unique(lengths).tolist():
             rows = np.flatnonzero(lengths == length)
-            data = np.frombuffer(b"".join(keys[i] for i in rows.tolist()), np.uint8).reshape(
-                len(rows), length
-            )
+            data = np.frombuffer(b"".join(keys[i] for i in rows.tolist()), np.uint8).reshape(len(rows), length)
             h = np.full(len(rows), _SEED ^ np.uint32(length & 0xFFFFFFFF), np.uint32)
             whole = length // 4
             if whole:

@@ -33,9 +33,7 @@ async def simulate(
         return 1
     feed = CameraFeed(index, policy.registry, feed_settings)
     topic = TopicNames.with_prefix(settings.topic_prefix).plate_reads
-    producer = AIOKafkaProducer(
-        **settings.kafka_client_options(), linger_ms=5, acks=1, max_batch_size=1 << 20
-    )
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), linger_ms=5, acks=1, max_batch_size=1 << 20)
     await producer.start()
     sent = 0
     started = time.monotonic()

@@ -54,9 +54,7 @@ def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) ->
         # the record of access (1798.90.52): kept until the operator archives it
         TopicSpec(names.share_audit, 3, {"retention.ms": "-1"}),
     ]
-    specs.extend(
-        TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry
-    )
+    specs.extend(TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry)
     return specs
 
 
@@ -73,11 +71,7 @@ async def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[lis
         for spec in missing:
             try:
                 await admin.create_topics(
-                    [
-                        NewTopic(
-                            spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config
-                        )
-                    ]
+                    [NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config)]
                 )
                 created.append(spec.name)
             except TopicAlreadyExistsError:

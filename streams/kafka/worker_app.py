@@ -70,10 +70,7 @@ class PlatewatchWorker:
         policy = self.store.current
         if not isinstance(policy, SharingPolicy):
             return
-        specs = [
-            TopicSpec(self.names.alerts(a.ori), 1, {"retention.ms": str(7 * 86_400_000)})
-            for a in policy.registry
-        ]
+        specs = [TopicSpec(self.names.alerts(a.ori), 1, {"retention.ms": str(7 * 86_400_000)}) for a in policy.registry]
         try:
             created, _ = await create_topics(self.settings, specs)
         except Exception as exc:

@@ -1,0 +1,87 @@
+"""`make bench`: micro benchmarks, the load benchmark on the broker, outputs, baseline comparison.
+
+    python -m benchmarks.run [--smoke] [--out DIR] [--baseline FILE] [--save-baseline]
+
+Writes DIR/result.json, DIR/summary.md, DIR/latency.png and DIR/throughput.png, and compares the
+run's same-run ratios with the committed baseline (benchmarks/baseline.json), flagging any figure
+that fell below 70% of it. --smoke runs everything at small sizes in well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import micro
+from benchmarks.load import LoadParams, profile_pipeline, run_load
+from benchmarks.report import compare, markdown, plot_latency, plot_throughput
+from benchmarks.timing import machine
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_BASELINE = HERE / "baseline.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="small sizes: checks the benchmark path works")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "latest")
+    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    p.add_argument("--save-baseline", action="store_true", help="write this result as the new baseline")
+    p.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    p.add_argument("--entries", type=int, help="hotlist entries (default 10M; smoke 20k)")
+    p.add_argument("--reads", type=int, help="reads for the saturation phase (default 200k; smoke 20k)")
+    p.add_argument("--rate", type=int, default=5000, help="reads/s offered in the latency phase")
+    p.add_argument("--seconds", type=float, help="length of the latency phase (default 30; smoke 3)")
+    p.add_argument("--no-load", action="store_true", help="core benchmarks only (no broker)")
+    a = p.parse_args(argv)
+    entries = a.entries or (20_000 if a.smoke else 10_000_000)
+    reads = a.reads or (20_000 if a.smoke else 200_000)
+    seconds = a.seconds or (3.0 if a.smoke else 30.0)
+    rate = 500 if a.smoke and a.rate == 5000 else a.rate
+    a.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    result: dict[str, Any] = {"machine": machine(), "started": started, "smoke": a.smoke}
+    print("== core micro benchmarks")
+    result["micro"] = micro.run(
+        entries=20_000 if a.smoke else 1_000_000,
+        batch=2_000 if a.smoke else 10_000,
+        runs=3 if a.smoke else 15,
+    )
+    if not a.no_load:
+        print(
+            f"== load benchmark on {a.bootstrap}: {entries:,} entries, {reads:,} reads, {rate:,}/s for {seconds:.0f}s"
+        )
+        params = LoadParams(a.bootstrap, entries, reads, rate, seconds, hit_rate=0.01)
+        result["load"] = asyncio.run(run_load(params, str(a.out)))
+        plot_latency(result["load"], a.out / "latency.png")
+        plot_throughput(result["load"], a.out / "throughput.png")
+    result["profile"] = profile_pipeline(20_000 if a.smoke else 1_000_000, 2_000 if a.smoke else 10_000)
+    result["seconds"] = time.time() - started
+    comparison: list[dict[str, Any]] = []
+    if a.baseline.exists() and not a.save_baseline:
+        comparison = compare(result, orjson.loads(a.baseline.read_bytes()))
+        result["comparison"] = comparison
+    (a.out / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    (a.out / "summary.md").write_text(markdown(result, comparison))
+    if a.save_baseline:
+        a.baseline.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        print(f"baseline written: {a.baseline}")
+    print(f"\nresults: {a.out}/result.json, summary.md" + (", latency.png, throughput.png" if not a.no_load else ""))
+    regressions = [row for row in comparison if row["regression"]]
+    for row in comparison:
+        flag = "  REGRESSION" if row["regression"] else ""
+        print(f"  {row['figure']:<28} {row['baseline']:8.2f} -> {row['now']:8.2f}  ({row['change']:.2f}x){flag}")
+    if regressions:
+        print(f"{len(regressions)} figure(s) fell below {0.7:.0%} of the baseline", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
