@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hdrh.histogram import HdrHistogram
 
 from streams.camera_feed import CameraFeed, FeedSettings
 from streams.hotlist_index import HotlistIndex
 from streams.kafka.hotlist_publish import publish_records
+from streams.kafka.metadata import topic_partitions
 from streams.kafka.topic_setup import TopicSpec, create_topics, topic_specs
 from streams.kafka.worker_process import WorkerProcess
 from streams.policy_store import load_policy
@@ -69,10 +70,7 @@ async def raw_consume(bootstrap: str, topic: str, expect: int) -> dict[str, floa
     await consumer.start()
     count = 0
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not partitions:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         first = time.perf_counter()  # from the first fetch: no group join to wait for

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.hotlist_model import HotlistEntry, HotlistInfo
 from streams.hotlist_updates import encode_tombstone, encode_upsert, parse_key
+from streams.kafka.metadata import topic_partitions
 from streams.kafka.partitioning import partitions_for
 from streams.topics import HOTLIST_UPDATES
 
@@ -27,10 +28,7 @@ async def current_keys(bootstrap: str, topic: str, list_id: str) -> set[tuple[st
     await consumer.start()
     live: set[tuple[str, str, str]] = set()
     try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        if not partitions:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        partitions = await topic_partitions(consumer, topic, wait_s=5)
         if not partitions:
             return live
         consumer.assign(partitions)

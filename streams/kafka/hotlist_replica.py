@@ -18,6 +18,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams.hotlist_index import EntryColumns, HotlistIndex
 from streams.hotlist_updates import UpdateError, apply_update, decode_update
+from streams.kafka.metadata import topic_partitions
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,10 @@ class HotlistReplica:
 
     async def _partitions(self) -> list[TopicPartition]:
         assert self._consumer is not None
-        for _ in range(60):
-            parts = self._consumer.partitions_for_topic(self.topic)
-            if parts:
-                return [TopicPartition(self.topic, p) for p in sorted(parts)]
-            await self._consumer._client.force_metadata_update()
-            await asyncio.sleep(0.5)
-        raise RuntimeError(f"topic {self.topic} does not exist: run `platewatch topics create`")
+        partitions = await topic_partitions(self._consumer, self.topic)
+        if not partitions:
+            raise RuntimeError(f"topic {self.topic} does not exist: run `platewatch topics create`")
+        return partitions
 
     async def run(self) -> None:
         """Catch up, then follow the topic until cancelled."""

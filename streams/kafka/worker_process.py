@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.kafka.metadata import topic_partitions
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -111,17 +113,13 @@ async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | N
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, settle: float = 1.5, timeout: float = 30) -> list:  # type: ignore[type-arg]
+async def read_topic(bootstrap: str, topic: str, *, settle: float = 1.5, timeout: float = 30) -> list[Any]:
     """Every record of a topic, read from the start until nothing new arrives for `settle` seconds."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     out: list[Any] = []
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if parts is None:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
+        tps = await topic_partitions(consumer, topic, wait_s=5)
         if not tps:
             return out
         consumer.assign(tps)
