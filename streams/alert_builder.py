@@ -26,7 +26,8 @@ def recipients(read: PlateRead, hit: Hit, info: HotlistInfo | None, registry: Ag
     if owner:
         out.append(owner)
     if registry is not None:
-        out.extend(a.ori for a in registry.subscribers(hit.entry.list_id, read.state or _reader_state(read, registry)))
+        # a subscription names the states whose *reading agencies* it wants alerts from
+        out.extend(a.ori for a in registry.subscribers(hit.entry.list_id, _reader_state(read, registry)))
     return list(dict.fromkeys(out))
 
 
@@ -50,12 +51,12 @@ def alert_document(
         "agency_ori": read.agency_ori,
         "plate_as_read": read.plate,
         "plate": hit.matched_plate,
-        "state": read.state,
+        "state": read.plate_state,
     }
     if read.confidence is not None:
         read_doc["confidence"] = read.confidence
     if read.location is not None:
-        read_doc["location"] = {"lat": read.location[0], "lon": read.location[1]}
+        read_doc["location"] = {"lat": read.location.lat, "lon": read.location.lon}
     if read.image_ref:
         read_doc["image_ref"] = read.image_ref
     vehicle = {k: getattr(e.vehicle, k) for k in ("year", "make", "model", "style", "colour") if getattr(e.vehicle, k)}

@@ -91,7 +91,7 @@ class DispatchConsole:
                     f"position {', '.join(str(p + 1) for p in hit.differing_positions)})"
                 )
             )
-            state = f"  WRONG STATE (read {read.state or '?'}, listed {e.state})" if hit.state_mismatch else ""
+            state = f"  WRONG STATE (read {read.plate_state or '?'}, listed {e.state})" if hit.state_mismatch else ""
             vehicle = " ".join(v for v in (e.vehicle.year, e.vehicle.colour, e.vehicle.make, e.vehicle.model) if v)
             label = (e.category or e.list_id).upper()
             self.out.write(

@@ -102,7 +102,7 @@ class Pipeline:
         owner = list(range(len(reads)))
         for n, read in enumerate(reads):
             for candidate in read.candidates:
-                raw.append(candidate)
+                raw.append(candidate.plate)
                 owner.append(n)
         plates = encode_plates(raw, self.index.ocr)
         if plates.rejected:
@@ -120,7 +120,7 @@ class Pipeline:
         hits = self.index.match(
             plates,
             np.array(owner, np.intp),
-            [r.state for r in reads],
+            [r.plate_state for r in reads],
             [r.time_ms // 1000 for r in reads],
         )
         if not hits:
