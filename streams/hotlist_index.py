@@ -17,13 +17,15 @@ import itertools
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from pyroaring import BitMap64
 
 from streams.hotlist_model import (
+    FOREVER,
+    NO_TIME,
     Hit,
     HotlistEntry,
     HotlistInfo,
@@ -46,6 +48,8 @@ from streams.plate_codes import (
     encode_plates,
 )
 from streams.plates import MAX_PLATE_LENGTH
+
+T = TypeVar("T")
 
 _FILTER_BITS = 27  # 2**27 bits = 16 MiB per filter; about 7% false candidates at 10M entries
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -75,14 +79,14 @@ class _BitFilter:
         return ((self.words[(h >> _SIX).astype(np.intp)] >> (h & _LOW6)) & _ONE).astype(np.bool_)
 
 
-class _Interned:
+class _Interned(Generic[T]):
     """Append-only table of distinct values with a dense integer id each."""
 
-    def __init__(self, first: object) -> None:
-        self.values: list[object] = [first]
-        self.ids: dict[object, int] = {first: 0}
+    def __init__(self, first: T) -> None:
+        self.values: list[T] = [first]
+        self.ids: dict[T, int] = {first: 0}
 
-    def id_of(self, value: object) -> int:
+    def id_of(self, value: T) -> int:
         i = self.ids.get(value)
         if i is None:
             i = self.ids[value] = len(self.values)
@@ -109,8 +113,7 @@ class EntryColumns:
         self.lists = array("H")
         self.states = array("B")
         self.priorities = array("B")
-        self.effective = array("I")
-        self.expiry = array("I")
+        self.windows = array("I")  # interned (effective, expiry) pairs: nearly all entries share one
         self.details = array("I")
         self.vehicles = array("I")
         self.cases: list[bytes] | npt.NDArray[np.bytes_] = []  # a bulk generator may give an array
@@ -122,13 +125,12 @@ class EntryColumns:
 @dataclass
 class _Base:
     codes: Codes
-    lists: npt.NDArray[np.uint16]
+    lists: npt.NDArray[np.unsignedinteger[Any]]  # narrowest type: see from_columns
     states: npt.NDArray[np.uint8]
     priorities: npt.NDArray[np.uint8]
-    effective: npt.NDArray[np.uint32]
-    expiry: npt.NDArray[np.uint32]
-    details: npt.NDArray[np.uint32]
-    vehicles: npt.NDArray[np.uint32]
+    windows: npt.NDArray[np.unsignedinteger[Any]]
+    details: npt.NDArray[np.unsignedinteger[Any]]
+    vehicles: npt.NDArray[np.unsignedinteger[Any]]
     cases: npt.NDArray[np.bytes_]  # fixed width: the longest case number of the segment
     alive: npt.NDArray[np.bool_]
 
@@ -141,15 +143,19 @@ class _Base:
         def arr(a: array[int], dtype: type) -> npt.NDArray[Any]:
             return np.frombuffer(a, dtype).copy() if len(a) else np.zeros(0, dtype)
 
+        def narrow(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            """Interned ids in the narrowest type that holds them: 10M entries, 20 MB less each."""
+            top = int(values.max()) if len(values) else 0
+            return values.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
+
         return _Base(
             codes=arr(cols.codes, np.uint64),
-            lists=arr(cols.lists, np.uint16),
+            lists=narrow(arr(cols.lists, np.uint16)),
             states=arr(cols.states, np.uint8),
             priorities=arr(cols.priorities, np.uint8),
-            effective=arr(cols.effective, np.uint32),
-            expiry=arr(cols.expiry, np.uint32),
-            details=arr(cols.details, np.uint32),
-            vehicles=arr(cols.vehicles, np.uint32),
+            windows=narrow(arr(cols.windows, np.uint32)),
+            details=narrow(arr(cols.details, np.uint32)),
+            vehicles=narrow(arr(cols.vehicles, np.uint32)),
             cases=np.asarray(cols.cases, np.bytes_) if len(cols.cases) else np.zeros(0, "S1"),
             alive=np.ones(len(cols), np.bool_),
         )
@@ -176,9 +182,10 @@ class HotlistIndex:
         self.ocr = ocr or OcrClasses()
         self._infos: list[HotlistInfo] = []
         self._list_ix: dict[str, int] = {}
-        self._states = _Interned("")
-        self._details = _Interned(_Detail("", "", "", "", ()))
-        self._vehicles = _Interned(Vehicle())
+        self._states: _Interned[str] = _Interned("")
+        self._details: _Interned[_Detail] = _Interned(_Detail("", "", "", "", ()))
+        self._vehicles: _Interned[Vehicle] = _Interned(Vehicle())
+        self._windows: _Interned[tuple[int, int]] = _Interned((NO_TIME, FOREVER))
         self._base = _Base.empty()
         self._delta: dict[tuple[str, str, str], HotlistEntry] = {}
         self._delta_by_code: dict[int, set[tuple[str, str, str]]] = {}
@@ -230,8 +237,7 @@ class HotlistIndex:
         cols.lists.append(self._ensure_list(entry.list_id))
         cols.states.append(self._state_id(entry.state))
         cols.priorities.append(_LIST_PRIORITY if entry.priority is None else entry.priority)
-        cols.effective.append(entry.effective)
-        cols.expiry.append(entry.expiry)
+        cols.windows.append(self._windows.id_of((entry.effective, entry.expiry)))
         detail = _Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
         cols.details.append(self._details.id_of(detail))
         cols.vehicles.append(self._vehicles.id_of(entry.vehicle))
@@ -338,7 +344,8 @@ class HotlistIndex:
     def expire(self, now: int) -> int:
         """Drop every entry whose expiry has passed; return how many. (Matching already skips them.)"""
         base = self._base
-        gone = np.flatnonzero(base.alive & (base.expiry <= now))
+        expiry = np.array([w[1] for w in self._windows.values], np.int64)
+        gone = np.flatnonzero(base.alive & (expiry[base.windows] <= now))
         base.alive[gone] = False
         removed = len(gone)
         stale = [e for e in self._delta.values() if e.expiry <= now]
@@ -383,10 +390,9 @@ class HotlistIndex:
     def _entry_at(self, row: int) -> HotlistEntry:
         b = self._base
         detail = self._details.values[int(b.details[row])]
-        assert isinstance(detail, _Detail)
         vehicle = self._vehicles.values[int(b.vehicles[row])]
-        assert isinstance(vehicle, Vehicle)
         prio = int(b.priorities[row])
+        effective, expiry = self._windows.values[int(b.windows[row])]
 
         return HotlistEntry(
             list_id=self._infos[int(b.lists[row])].list_id,
@@ -397,8 +403,8 @@ class HotlistIndex:
             priority=None if prio == _LIST_PRIORITY else prio,
             owner_ori=detail.owner_ori,
             case_number=b.case(row),
-            effective=int(b.effective[row]),
-            expiry=int(b.expiry[row]),
+            effective=effective,
+            expiry=expiry,
             vehicle=vehicle,
             note=detail.note,
             annotations=detail.annotations,

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import orjson
 
 from streams.hotlist_index import EntryColumns, HotlistIndex
-from streams.hotlist_model import FOREVER, HotlistEntry, HotlistInfo, Vehicle
+from streams.hotlist_model import HotlistEntry, HotlistInfo, Vehicle
 from streams.hotlist_updates import list_to_json
 from streams.plate_codes import ALPHABET, codes_to_digits, digits_to_codes
 
@@ -114,8 +114,7 @@ def synthetic_hotlist(
     cols.lists = array("H", np.full(n, template.lists[0], np.uint16).tobytes())
     cols.states = array("B", np.frombuffer(template.states, np.uint8)[pick].tobytes())
     cols.priorities = array("B", np.full(n, template.priorities[0], np.uint8).tobytes())
-    cols.effective = array("I", np.zeros(n, np.uint32).tobytes())
-    cols.expiry = array("I", np.full(n, FOREVER, np.uint32).tobytes())
+    cols.windows = array("I", np.frombuffer(template.windows, np.uint32)[pick].tobytes())
     cols.details = array("I", np.frombuffer(template.details, np.uint32)[pick].tobytes())
     cols.vehicles = array("I", np.frombuffer(template.vehicles, np.uint32)[pick].tobytes())
     cols.cases = record.astype("S9")
