@@ -81,6 +81,7 @@ class HotlistReplica:
             self.catch_up_seconds,
         )
         self.caught_up.set()
+        self.on_applied(0, 0)  # lets the owner see caught_up (readiness gauge)
         while True:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
             applied = rejected = 0
