@@ -236,6 +236,8 @@ class HotlistIndex:
         cols.codes.append(encode_plate(entry.plate))
         cols.lists.append(self._ensure_list(entry.list_id))
         cols.states.append(self._state_id(entry.state))
+        if entry.priority is not None and not 0 <= entry.priority <= 100:
+            raise ValueError(f"entry priority must be 0..100, got {entry.priority}")
         cols.priorities.append(_LIST_PRIORITY if entry.priority is None else entry.priority)
         cols.windows.append(self._windows.id_of((entry.effective, entry.expiry)))
         detail = _Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)

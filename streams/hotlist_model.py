@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 # NCIC LPR extract list codes and the category each stands for
 NCIC_CATEGORIES: dict[str, str] = {
@@ -69,9 +70,12 @@ class Vehicle:
     colour: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class HotlistEntry:
-    """One wanted plate on one list. Its key is (list_id, state, plate)."""
+class HotlistEntry(NamedTuple):
+    """One wanted plate on one list. Its key is (list_id, state, plate).
+
+    A NamedTuple rather than a frozen dataclass: one is built per hit, and a frozen dataclass's
+    __init__ (a setattr per field) costs several times as much.
+    """
 
     list_id: str
     plate: str
@@ -83,7 +87,7 @@ class HotlistEntry:
     case_number: str = ""
     effective: int = NO_TIME  # seconds since the epoch; NO_TIME: always
     expiry: int = FOREVER  # seconds since the epoch, exclusive
-    vehicle: Vehicle = field(default_factory=Vehicle)
+    vehicle: Vehicle = Vehicle()
     note: str = ""
     annotations: tuple[tuple[str, str], ...] = ()
 
@@ -106,8 +110,7 @@ class Read:
     candidates: tuple[str, ...] = ()  # further OCR candidates, each a chance to match
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """A read that matched an entry."""
 
     read_index: int  # position of the read in the batch

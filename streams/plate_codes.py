@@ -35,6 +35,9 @@ POWERS: Codes = np.array([BASE ** (MAX_PLATE_LENGTH - 1 - i) for i in range(MAX_
 # dividing a left-aligned value by SHIFT_DOWN[length] right-aligns a plate of that length
 SHIFT_DOWN: Codes = np.array([BASE ** (MAX_PLATE_LENGTH - n) for n in range(MAX_PLATE_LENGTH + 1)], np.uint64)
 DIGIT = {ch: i + 1 for i, ch in enumerate(ALPHABET)}
+_PAIR_BASE = BASE * BASE
+_SINGLES = ["", *ALPHABET]
+_CHUNKS = [_SINGLES[p // BASE] + _SINGLES[p % BASE] for p in range(_PAIR_BASE)]
 
 
 def _value_lut() -> npt.NDArray[np.uint8]:
@@ -103,11 +106,12 @@ def encode_plate(plate: str) -> int:
 
 
 def decode_plate(code: int) -> str:
-    chars = []
+    """The plate of a code, two characters at a time (a leading lone character decodes the same)."""
+    chunks = []
     while code:
-        code, d = divmod(code, BASE)
-        chars.append(ALPHABET[d - 1])
-    return "".join(reversed(chars))
+        code, pair = divmod(code, _PAIR_BASE)
+        chunks.append(_CHUNKS[pair])
+    return "".join(reversed(chunks))
 
 
 def digits_to_codes(digits: npt.NDArray[np.uint8], lengths: npt.NDArray[np.intp]) -> Codes:

@@ -26,6 +26,7 @@ entries = st.builds(
     plate=plates,
     state=states,
     case_number=st.text(alphabet="0123456789", max_size=6),
+    priority=st.one_of(st.none(), st.integers(0, 100)),
     effective=st.sampled_from([0, 50, 150]),
     expiry=st.sampled_from([FOREVER, 100, 200]),
 )
