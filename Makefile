@@ -9,7 +9,7 @@ export KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-only lint typecheck bench bench-smoke kafka-up kafka-down \
+.PHONY: help venv tools demo test test-only lint typecheck bench kafka-up kafka-down \
         kafka-status kafka-log cluster-up cluster-down clean
 
 help:
@@ -41,8 +41,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# promtool (Debian package prometheus) unit-tests the alert rules in deploy/prometheus
+tools:
+	@command -v promtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@promtool --version | head -1
+
 # Starts the broker, runs lint and every test, and stops the broker whatever happened.
-test: $(STAMP)
+test: $(STAMP) tools
 	@rc=0; \
 	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
 	$(MAKE) --no-print-directory test-only || rc=$$?; \

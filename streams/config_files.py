@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# streams/schemas links to the top-level schemas/, so an installed package carries them too
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 class ConfigFileError(ValueError):
