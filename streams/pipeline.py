@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol, TypeVar, overload
 
 import numpy as np
 import orjson
@@ -29,16 +30,32 @@ log = logging.getLogger(__name__)
 PURPOSE = "hotlist_alert"
 
 
-@dataclass(frozen=True, slots=True)
-class InboundRecord:
-    """A consumed message, as the pipeline needs it."""
+class RecordLike(Protocol):
+    """What the pipeline reads of a consumed message: aiokafka's ConsumerRecord has all of it."""
+
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+class InboundRecord(NamedTuple):
+    """A consumed message built by hand (the demo, tests, benchmarks)."""
 
     value: bytes | None
     key: bytes | None = None
     topic: str = ""
     partition: int = 0
     offset: int = 0
-    timestamp_ms: int = 0  # broker append time (or producer create time, per topic config)
+    timestamp: int = 0  # ms: broker append time (or producer create time, per topic config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +95,27 @@ class BatchResult:
 
 
 Clock = Callable[[], float]
+T = TypeVar("T")
+
+
+class _PerRead(Sequence[T]):
+    """A read attribute computed when indexed."""
+
+    def __init__(self, reads: list[PlateRead], get: Callable[[PlateRead], T]) -> None:
+        self._reads = reads
+        self._get = get
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[T]: ...
+    def __getitem__(self, i: int | slice) -> T | Sequence[T]:
+        if isinstance(i, slice):
+            return [self._get(r) for r in self._reads[i]]
+        return self._get(self._reads[i])
 
 
 class Pipeline:
@@ -93,7 +131,7 @@ class Pipeline:
         self.topics = topics or TopicNames()
         self.clock = clock
 
-    def process(self, records: Sequence[InboundRecord]) -> BatchResult:
+    def process(self, records: Sequence[RecordLike]) -> BatchResult:
         result = BatchResult(reads=len(records))
         good, bad = decode_batch([r.value for r in records])
         reads = [read for _, read in good]
@@ -101,9 +139,10 @@ class Pipeline:
         raw: list[str] = [r.plate for r in reads]
         owner = list(range(len(reads)))
         for n, read in enumerate(reads):
-            for candidate in read.candidates:
-                raw.append(candidate.plate)
-                owner.append(n)
+            if read.candidates:
+                for candidate in read.candidates:
+                    raw.append(candidate.plate)
+                    owner.append(n)
         plates = encode_plates(raw, self.index.ocr)
         if plates.rejected:
             rejected_reads = {k for k in plates.rejected if k < len(reads)}
@@ -117,11 +156,12 @@ class Pipeline:
             self._dead_letter(records[rej.index], rej, result)
         if not reads:
             return result
+        # state and time are only looked at for hits: computed on demand, not for every read
         hits = self.index.match(
             plates,
             np.array(owner, np.intp),
-            [r.plate_state for r in reads],
-            [r.time_ms // 1000 for r in reads],
+            _PerRead(reads, lambda r: r.plate_state),
+            _PerRead(reads, lambda r: r.time_ms // 1000),
         )
         if not hits:
             return result
@@ -167,11 +207,11 @@ class Pipeline:
                     continue
                 doc = alert_document(read, hit, info, recipient, emitted_ms, the_id)
                 result.alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
-                result.emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp_ms, doc))
+                result.emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp, doc))
                 result.sent.append((read, hit, recipient))
         return result
 
-    def _dead_letter(self, record: InboundRecord, rej: Rejected, result: BatchResult) -> None:
+    def _dead_letter(self, record: RecordLike, rej: Rejected, result: BatchResult) -> None:
         result.dlq_reasons[rej.reason] += 1
         headers = (
             ("platewatch.reason", rej.reason.encode()),

@@ -6,13 +6,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.hotlist_model import HotlistEntry, HotlistInfo
 from streams.hotlist_updates import encode_tombstone, encode_upsert, parse_key
+from streams.kafka.batch_send import send_batched
 from streams.kafka.metadata import topic_partitions
-from streams.kafka.partitioning import partitions_for
 from streams.topics import HOTLIST_UPDATES
 
 
@@ -61,24 +60,8 @@ async def current_keys(bootstrap: str, topic: str, list_id: str) -> set[tuple[st
 async def publish_records(
     producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes | None]]
 ) -> None:
-    """Send many keyed records fast: batches built per partition, keys placed as the default
-    partitioner places them (see `partitioning`), every batch acknowledged before returning."""
-    partitions = sorted(await producer.partitions_for(topic))
-    chosen = partitions_for([k for k, _ in records], len(partitions))
-    pending = []
-    for p in range(len(partitions)):
-        batch = producer.create_batch()
-        for i in np.flatnonzero(chosen == p).tolist():
-            key, value = records[i]
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                batch.close()
-                pending.append(await producer.send_batch(batch, topic, partition=partitions[p]))
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-        if batch.record_count():
-            batch.close()
-            pending.append(await producer.send_batch(batch, topic, partition=partitions[p]))
-    await asyncio.gather(*pending)
+    """Send many keyed records fast (see `batch_send`); returns when every batch is acknowledged."""
+    await send_batched(producer, topic, [(key, value, ()) for key, value in records])
 
 
 async def publish_list_async(

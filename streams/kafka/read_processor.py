@@ -12,13 +12,17 @@ batches to numpy is what lets one process keep up with a state's traffic (see do
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
+from streams.kafka.batch_send import Record, enqueue_all
 from streams.metrics import PipelineMetrics
-from streams.pipeline import InboundRecord, Pipeline
+from streams.pipeline import BatchResult, Pipeline
 from streams.policy_store import PolicyStore
 from streams.settings import Settings
 
@@ -44,8 +48,8 @@ class ReadProcessor:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._loop_done = asyncio.Event()
+        self._in_flight: asyncio.Task[None] | None = None
         self.batches = 0
         self._last_policy_check = 0.0
         self._positions: dict[TopicPartition, int] = {}
@@ -74,44 +78,61 @@ class ReadProcessor:
 
     async def run(self) -> None:
         await self.ready.wait()
+        # Everything alive now (the index, the frameworks) lives as long as the process: keep the
+        # cyclic collector from re-scanning it on every collection, and collect young objects less
+        # often, since a batch allocates thousands of short-lived, acyclic objects.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         assert self.consumer is not None
         await self.consumer.start()
         log.info("consuming %s as group %s", self.topic, self.settings.group_id)
-        while not self._stopping:
-            batch = await self.consumer.getmany(
-                timeout_ms=max(1, self.settings.batch_wait_ms), max_records=self.settings.batch_max_reads
-            )
-            if not batch:
-                self._report_lag()
-                continue
-            self._idle.clear()
-            try:
+        try:
+            while not self._stopping:
+                batch = await self.consumer.getmany(
+                    timeout_ms=max(1, self.settings.batch_wait_ms), max_records=self.settings.batch_max_reads
+                )
+                if self._in_flight is not None and self._in_flight.done():
+                    self._in_flight.result()  # a batch whose outputs failed: crash, never commit past it
+                if not batch:
+                    self._report_lag()
+                    continue
                 await self._process(batch)
-            finally:
-                self._idle.set()
+        finally:
+            self._loop_done.set()
 
-    async def _process(self, batch: dict[TopicPartition, list]) -> None:  # type: ignore[type-arg]
+    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Process a batch and hand its outputs to the producer. Waiting for the broker's
+        acknowledgement and committing happen in the background, in batch order, while the next
+        batch is fetched and processed: one round trip per batch is off the critical path."""
         assert self.consumer is not None and self.producer is not None
         started = time.monotonic()
-        now = time.monotonic()
-        if now - self._last_policy_check >= self.settings.policy_check_seconds:
-            self._last_policy_check = now
+        if started - self._last_policy_check >= self.settings.policy_check_seconds:
+            self._last_policy_check = started
             self.store.maybe_reload()
-        records = [
-            InboundRecord(r.value, r.key, tp.topic, tp.partition, r.offset, r.timestamp)
-            for tp, rs in batch.items()
-            for r in rs
-        ]
+        # aiokafka's records already carry what the pipeline reads (value, key, topic, partition,
+        # offset, timestamp): no copy per read
+        records = [r for rs in batch.values() for r in rs]
         result = self.pipeline.process(records)
-        pending = []
+        by_topic: dict[str, list[Record]] = {}
         for out in result.outbound():
-            pending.append(
-                await self.producer.send(out.topic, out.value, key=out.key, headers=list(out.headers) or None)
-            )
-        if pending:
-            await asyncio.gather(*pending)  # the broker has every output: now the reads may be committed
+            by_topic.setdefault(out.topic, []).append((out.key, out.value, out.headers))
+        futures = await enqueue_all(self.producer, by_topic)
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
-        await self.consumer.commit(offsets)
+        if self._in_flight is not None:
+            await self._in_flight  # at most one batch awaits its acknowledgement: bounded memory
+        self._in_flight = asyncio.create_task(self._ack_then_commit(futures, offsets, result, started))
+
+    async def _ack_then_commit(
+        self,
+        futures: list[asyncio.Future[Any]],
+        offsets: dict[TopicPartition, int],
+        result: BatchResult,
+        started: float,
+    ) -> None:
+        await asyncio.gather(*futures)  # the broker has every output of the batch ...
+        assert self.consumer is not None
+        await self.consumer.commit(offsets)  # ... so its reads may be committed
         self._positions.update(offsets)
         self.batches += 1
         self.metrics.observe_batch(result, time.monotonic() - started, int(time.time() * 1000))
@@ -131,9 +152,14 @@ class ReadProcessor:
         """Let the batch in hand finish and commit, then close the clients."""
         self._stopping = True
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout=30)
+            if self.consumer is not None and self.ready.is_set():
+                await asyncio.wait_for(self._loop_done.wait(), timeout=30)
+            if self._in_flight is not None:
+                await asyncio.wait_for(asyncio.shield(self._in_flight), timeout=30)
         except TimeoutError:
             log.error("the batch in hand did not finish within 30s; it will be re-read on restart")
+        except Exception:
+            log.exception("the last batch failed; it will be re-read on restart")
         if self.consumer is not None:
             await self.consumer.stop()
         if self.producer is not None:
