@@ -61,8 +61,7 @@ class HotlistInfo:
             raise ValueError(f"OCR tolerance must be 0..2, got {self.ocr_tolerance}")
 
 
-@dataclass(frozen=True, slots=True)
-class Vehicle:
+class Vehicle(NamedTuple):
     year: str = ""
     make: str = ""
     model: str = ""
