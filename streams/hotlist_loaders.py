@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from streams.hotlist_model import FOREVER, NCIC_CATEGORIES, NO_TIME, HotlistEntry, Vehicle
 from streams.plates import PlateError, normalise_plate, normalise_state
+
+R = TypeVar("R")
 
 # priority of NCIC entries by list code (0 highest): people at risk first
 NCIC_PRIORITY = {"A": 0, "M": 5, "L": 5, "W": 10, "F": 10, "T": 15, "H": 20, "K": 20, "V": 20}
@@ -61,14 +64,14 @@ def parse_date(text: str) -> dt.date:
         raise ValueError(f"date {text!r} is not YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY") from None
 
 
-def read_ncic(data: bytes, list_id: str, report: LoadReport, *, strict: bool = False) -> Iterator[HotlistEntry]:
-    """Entries of an NCIC LPR extract. The first line is a header and is skipped."""
-    for number, line in enumerate(_text_lines(data), start=1):
-        if number == 1 or not line.strip():
-            continue
+def _parse_rows(
+    rows: Iterable[tuple[int, R]], parse: Callable[[R], HotlistEntry], report: LoadReport, strict: bool
+) -> Iterator[HotlistEntry]:
+    """Parse numbered rows; a bad row is reported with its line number (or raised, when strict)."""
+    for number, row in rows:
         report.rows += 1
         try:
-            entry = _ncic_entry(line, list_id)
+            entry = parse(row)
         except (PlateError, ValueError) as exc:
             error = HotlistFileError(number, str(exc))
             if strict:
@@ -77,6 +80,12 @@ def read_ncic(data: bytes, list_id: str, report: LoadReport, *, strict: bool = F
             continue
         report.loaded += 1
         yield entry
+
+
+def read_ncic(data: bytes, list_id: str, report: LoadReport, *, strict: bool = False) -> Iterator[HotlistEntry]:
+    """Entries of an NCIC LPR extract. The first line is a header and is skipped."""
+    rows = ((n, line) for n, line in enumerate(_text_lines(data), start=1) if n > 1 and line.strip())
+    return _parse_rows(rows, lambda line: _ncic_entry(line, list_id), report, strict)
 
 
 def _ncic_entry(line: str, list_id: str) -> HotlistEntry:
@@ -155,21 +164,12 @@ def read_csv(data: bytes, list_id: str, report: LoadReport, *, strict: bool = Fa
         error = HotlistFileError(header_at + 1, "header has no plate column (PlateNumber, Plate, ...)")
         raise error
     body = io.StringIO("\n".join(lines[header_at + 1 :]))
-    for offset, row in enumerate(csv.reader(body, delimiter=delimiter)):
-        number = header_at + 2 + offset
-        if not any(cell.strip() for cell in row):
-            continue
-        report.rows += 1
-        try:
-            entry = _csv_entry(row, header, columns, list_id)
-        except (PlateError, ValueError) as exc:
-            error = HotlistFileError(number, str(exc))
-            if strict:
-                raise error from None
-            report.errors.append(error)
-            continue
-        report.loaded += 1
-        yield entry
+    rows = (
+        (header_at + 2 + offset, row)
+        for offset, row in enumerate(csv.reader(body, delimiter=delimiter))
+        if any(cell.strip() for cell in row)
+    )
+    yield from _parse_rows(rows, lambda row: _csv_entry(row, header, columns, list_id), report, strict)
 
 
 def _csv_entry(row: list[str], header: list[str], columns: list[str], list_id: str) -> HotlistEntry:
