@@ -93,7 +93,11 @@ start_node() {
   fi
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     run_java kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" \
-      --ignore-formatted > "$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; return 1; }
+      --ignore-formatted > "$dir/format.log" 2>&1 || {
+        log "$name: formatting its storage failed; the output follows"
+        cat "$dir/format.log" >&2
+        return 1
+      }
   fi
   : > "$dir/server.log"
   RUN_JAVA_BACKGROUND=1 run_java kafka.Kafka "$dir/server.properties" >> "$dir/server.log" 2>&1
