@@ -203,15 +203,14 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
 
     _progress(f"hotlist: {p.entries:,} synthetic entries")
     index = HotlistIndex()
-    synthetic_hotlist(index, p.entries, uniform=True, list_id="ncic")
-    records = synthetic_update_records(p.entries, uniform=True, list_id="ncic", info=NCIC)
+    synthetic_hotlist(index, p.entries, list_id="ncic")
     producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks="all", max_batch_size=512 * 1024)
     await producer.start()
     t0 = time.perf_counter()
-    await publish_records(producer, names.hotlist_updates, records)
+    for records in synthetic_update_records(p.entries, list_id="ncic", info=NCIC):
+        await publish_records(producer, names.hotlist_updates, records)
     await producer.stop()
     publish_s = time.perf_counter() - t0
-    del records
     _progress(f"published the hotlist in {publish_s:.1f}s")
 
     feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=p.hit_rate, seed=5))
@@ -282,7 +281,7 @@ def profile_pipeline(entries: int, reads: int) -> str:
     from streams.policy_store import PolicyStore  # noqa: PLC0415
 
     index = HotlistIndex()
-    synthetic_hotlist(index, entries, uniform=True)
+    synthetic_hotlist(index, entries)
     store = PolicyStore()
     policy = store.current
     feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=0.01, seed=9))  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -130,24 +131,28 @@ def synthetic_update_records(
     owner_ori: str = "CA0000000",
     uniform: bool = False,
     info: HotlistInfo | None = None,
-) -> list[tuple[bytes, bytes | None]]:
-    """The same entries as `synthetic_hotlist` with the same arguments, as hotlist-update records."""
+    chunk: int = 500_000,
+) -> Iterator[list[tuple[bytes, bytes | None]]]:
+    """The same entries as `synthetic_hotlist` with the same arguments, as hotlist-update records,
+    `chunk` records at a time (10 million records at once would take many GB as Python objects)."""
     codes, pick, record = _draw(n, seed, uniform)
-    plates = plates_from_digits(codes_to_digits(codes)[0])
     templates = [_template(i, list_id, owner_ori) for i in range(len(_NCIC_MIX))]
-    out: list[tuple[bytes, bytes | None]] = []
     dumps = orjson.dumps
-    for plate, k, rec in zip(plates, pick.tolist(), record.tolist(), strict=True):
-        t = templates[k]
-        out.append((
-            f"{list_id}|{t.state}|{plate}".encode(),
-            dumps({"entry": {
-                "plate": plate, "state": t.state, "ncic_code": t.ncic_code, "owner_ori": owner_ori,
-                "case_number": str(rec), "vehicle": {"year": t.vehicle.year, "make": t.vehicle.make},
-            }}),
-        ))  # fmt: skip
-    if info is not None and out:
-        key, value = out[0]
-        assert value is not None
-        out[0] = (key, dumps({**orjson.loads(value), "list": list_to_json(info)}))
-    return out
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        plates = plates_from_digits(codes_to_digits(codes[start:stop])[0])
+        out: list[tuple[bytes, bytes | None]] = []
+        for plate, k, rec in zip(plates, pick[start:stop].tolist(), record[start:stop].tolist(), strict=True):
+            t = templates[k]
+            out.append((
+                f"{list_id}|{t.state}|{plate}".encode(),
+                dumps({"entry": {
+                    "plate": plate, "state": t.state, "ncic_code": t.ncic_code, "owner_ori": owner_ori,
+                    "case_number": str(rec), "vehicle": {"year": t.vehicle.year, "make": t.vehicle.make},
+                }}),
+            ))  # fmt: skip
+        if info is not None and start == 0 and out:
+            key, value = out[0]
+            assert value is not None
+            out[0] = (key, dumps({**orjson.loads(value), "list": list_to_json(info)}))
+        yield out
