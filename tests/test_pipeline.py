@@ -1,0 +1,71 @@
+"""The pipeline without a broker: alerts only where the law allows, an audit per decision, dead letters."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.hotlist_index import HotlistIndex
+from streams.hotlist_model import HotlistEntry, HotlistInfo
+from streams.jurisdiction_filter import NoPolicy, SharingPolicy
+from streams.pipeline import InboundRecord, Pipeline
+from streams.policy_store import PolicyStore
+from streams.topics import TopicNames
+
+LAPD, SDPD, ICE, UNKNOWN = "CA0194200", "CA0373700", "DCICE0000", "ZZ0000000"
+
+
+def read(read_id: str, plate: str, agency: str = LAPD) -> bytes:
+    return orjson.dumps(
+        {"read_id": read_id, "time": "2026-11-27T10:00:00Z", "camera_id": "c1", "agency_ori": agency,
+         "plate": plate, "state": "CA"}
+    )  # fmt: skip
+
+
+def pipeline(policy: SharingPolicy | NoPolicy | None = None) -> Pipeline:
+    index = HotlistIndex()
+    index.define_list(HotlistInfo("bolo", "BOLO", owner_ori=SDPD))
+    index.upsert(HotlistEntry("bolo", "7SDQ551", "CA"))
+    in_force = policy or PolicyStore().current
+    return Pipeline(index, lambda: in_force, TopicNames(), clock=lambda: 1.8e9)
+
+
+def test_alerts_go_to_allowed_recipients_and_every_decision_is_audited() -> None:
+    result = pipeline().process([InboundRecord(read("r1", "7SDQ551"), b"cam", "plate-reads", 0, 5, 1)])
+    assert sorted(o.topic for o in result.alerts) == [f"alerts.{LAPD}", f"alerts.{SDPD}"]
+    audits = [orjson.loads(o.value) for o in result.audits]
+    assert {(a["recipient"], a["decision"], a["rule"]) for a in audits} == {
+        (LAPD, "allow", "own-agency"),
+        (SDPD, "allow", "sb34.ca-public-agency"),
+        (ICE, "deny", "sb34.federal"),  # ICE subscribes to every list; SB 34 forbids the share
+    }
+    assert result.denied == {"sb34.federal": 1}
+    ids = {orjson.loads(o.value)["alert_id"] for o in result.alerts}
+    again = pipeline().process([InboundRecord(read("r1", "7SDQ551"))])
+    assert {orjson.loads(o.value)["alert_id"] for o in again.alerts} == ids  # stable: consumers dedupe
+
+
+def test_an_unknown_reading_agency_shares_nothing_and_is_audited() -> None:
+    result = pipeline().process([InboundRecord(read("r2", "7SDQ551", agency=UNKNOWN))])
+    assert result.alerts == []
+    assert {orjson.loads(o.value)["rule"] for o in result.audits} == {"unknown_reading_agency"}
+
+
+def test_without_a_valid_policy_every_share_is_denied() -> None:
+    result = pipeline(NoPolicy()).process([InboundRecord(read("r3", "7SDQ551"))])
+    assert result.alerts == [] and result.denied["policy_invalid"] >= 2
+
+
+def test_bad_reads_become_dead_letters_with_original_bytes_and_source() -> None:
+    bad = b'{"read_id": "x"'
+    result = pipeline().process(
+        [
+            InboundRecord(bad, b"cam", "plate-reads", 3, 42, 1),
+            InboundRecord(read("r4", "АВС123"), None, "plate-reads", 3, 43),
+        ]
+    )
+    assert [o.value for o in result.dead_letters] == [bad, read("r4", "АВС123")]
+    headers = dict(result.dead_letters[0].headers)
+    assert headers["platewatch.reason"] == b"not_json"
+    assert (headers["platewatch.source.partition"], headers["platewatch.source.offset"]) == (b"3", b"42")
+    assert dict(result.dead_letters[1].headers)["platewatch.reason"] == b"plate_non_ascii"
+    assert result.dlq_reasons == {"not_json": 1, "plate_non_ascii": 1}
