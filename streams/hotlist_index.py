@@ -44,6 +44,7 @@ from streams.plate_codes import (
     codes_to_digits,
     decode_plate,
     digits_to_codes,
+    encode_canonical,
     encode_plate,
     encode_plates,
 )
@@ -108,7 +109,8 @@ class EntryColumns:
     """Entries in column form: what loaders fill and a base segment is built from."""
 
     def __init__(self) -> None:
-        self.codes = array("Q")
+        self.codes = array("Q")  # or, filled entry by entry, the plates: encoded a batch at a time
+        self.plates: list[str] = []
         self.lists = array("H")
         self.states = array("B")
         self.priorities = array("B")
@@ -118,7 +120,7 @@ class EntryColumns:
         self.cases: list[bytes] | npt.NDArray[np.bytes_] = []  # a bulk generator may give an array
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return len(self.codes) or len(self.plates)
 
 
 @dataclass
@@ -148,7 +150,7 @@ class _Base:
             return values.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
 
         return _Base(
-            codes=arr(cols.codes, np.uint64),
+            codes=arr(cols.codes, np.uint64) if len(cols.codes) else encode_canonical(cols.plates),
             lists=narrow(arr(cols.lists, np.uint16)),
             states=arr(cols.states, np.uint8),
             priorities=arr(cols.priorities, np.uint8),
@@ -232,7 +234,7 @@ class HotlistIndex:
 
     def add_to_columns(self, cols: EntryColumns, entry: HotlistEntry) -> None:
         """Append one entry to `cols` (a loader's batch), interning its shared parts."""
-        cols.codes.append(encode_plate(entry.plate))
+        cols.plates.append(entry.plate)
         cols.lists.append(self._ensure_list(entry.list_id))
         cols.states.append(self._state_id(entry.state))
         if entry.priority is not None and not 0 <= entry.priority <= 100:

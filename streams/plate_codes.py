@@ -114,6 +114,14 @@ def decode_plate(code: int) -> str:
     return "".join(reversed(chunks))
 
 
+def encode_canonical(plates: Sequence[str]) -> Codes:
+    """Codes of plates already canonical (as `plates.normalise_plate` returns them), vectorised."""
+    if not plates:
+        return np.zeros(0, np.uint64)
+    digits = _VALUE_LUT[np.array(plates, dtype=f"S{MAX_PLATE_LENGTH}").view(np.uint8).reshape(len(plates), -1)]
+    return digits_to_codes(digits, (digits != _PAD).sum(axis=1))
+
+
 def digits_to_codes(digits: npt.NDArray[np.uint8], lengths: npt.NDArray[np.intp]) -> Codes:
     """Codes of left-aligned digit rows (values 1..36, 0 after the plate's end)."""
     left = digits.astype(np.uint64) @ POWERS
