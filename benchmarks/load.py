@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import subprocess
 import sys
 import time
@@ -236,7 +237,9 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         pipeline = await drain(worker, p.reads, drain_timeline)
         _progress(f"pipeline at saturation: {pipeline['reads_per_s']:,.0f} reads/s; fixed-rate phase")
         rate_timeline: list[dict[str, float]] = []
+        before = latency_buckets(worker)
         latency = await fixed_rate(p, names, feed, worker, rate_timeline)
+        latency["worker_side"] = worker_latency(latency_buckets(worker), before)
         rss = _rss_of(worker)
     finally:
         worker.terminate()
@@ -259,6 +262,43 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         "timeline_saturation": drain_timeline,
         "timeline_fixed_rate": rate_timeline,
     }
+
+
+Buckets = dict[str, dict[float, float]]
+
+
+def latency_buckets(worker: WorkerProcess) -> Buckets:
+    """The worker's read-to-acknowledged-alert histogram buckets, by clock."""
+    _, body = worker.get("/metrics")
+    buckets: Buckets = {}
+    for line in body.decode().splitlines():
+        m = re.match(r'platewatch_read_to_alert_latency_seconds_bucket\{clock="(\w+)",le="([^"]+)"\} (\S+)', line)
+        if m:
+            buckets.setdefault(m[1], {})[float(m[2])] = float(m[3])
+    return buckets
+
+
+def worker_latency(after: Buckets, before: Buckets) -> dict[str, dict[str, float]]:
+    """p50/p99 (Prometheus-style estimate from buckets) of what the worker saw between two snapshots."""
+    out: dict[str, dict[str, float]] = {}
+    for clock, counts in after.items():
+        points = sorted((le, n - before.get(clock, {}).get(le, 0.0)) for le, n in counts.items())
+        total = points[-1][1]
+        if not total:
+            continue
+        out[clock] = {f"p{int(q * 100)}_ms": 1000 * _bucket_quantile(points, q * total) for q in (0.5, 0.99)}
+    return out
+
+
+def _bucket_quantile(points: list[tuple[float, float]], rank: float) -> float:
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in points:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1e-9)
+        lower_bound, lower_count = bound, count
+    return lower_bound
 
 
 def _rss_of(worker: WorkerProcess) -> int | None:

@@ -117,6 +117,8 @@ def markdown(result: dict[str, Any], comparison: list[dict[str, Any]]) -> str:
             f"read→alert latency p50 {lat['p50']:.1f} ms, "
             f"p95 {lat['p95']:.1f}, p99 {lat['p99']:.1f}, p99.9 {lat['p99.9']:.1f}, max {lat['max']:.1f} "
             f"({load['fixed_rate']['alerts_received']:,} alerts)",
+            f"- the worker's own view (read time, and broker append time, to acknowledged alert): "
+            f"{load['fixed_rate'].get('worker_side', {})}",
             "",
             "![latency](latency.png)",
             "![throughput](throughput.png)",

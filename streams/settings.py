@@ -32,7 +32,10 @@ class Settings:
     group_id: str = field(default="platewatch-reads", metadata={"help": "consumer group of plate-reads"})
     app_id: str = field(default="platewatch", metadata={"help": "faust application id"})
     batch_max_reads: int = field(default=5000, metadata={"help": "most reads taken in one batch"})
-    batch_wait_ms: int = field(default=20, metadata={"help": "longest wait for a batch to fill"})
+    batch_wait_ms: int = field(default=5, metadata={"help": "longest wait for a batch to fill"})
+    commit_interval_ms: int = field(
+        default=100, metadata={"help": "how often acknowledged offsets are committed (at least once)"}
+    )
     web_host: str = field(default="127.0.0.1", metadata={"help": "address of /metrics, /healthz, /readyz"})
     web_port: int = field(default=6066, metadata={"help": "port of /metrics, /healthz, /readyz"})
     policy_file: Path = field(default=DEFAULT_POLICY, metadata={"help": "sharing policy (YAML)"})

@@ -50,6 +50,9 @@ class ReadProcessor:
         self._stopping = False
         self._loop_done = asyncio.Event()
         self._in_flight: asyncio.Task[None] | None = None
+        self._acked: dict[TopicPartition, int] = {}  # acknowledged, not yet committed
+        self._committing: asyncio.Task[None] | None = None
+        self._last_commit = 0.0
         self.batches = 0
         self._last_policy_check = 0.0
         self._positions: dict[TopicPartition, int] = {}
@@ -94,17 +97,39 @@ class ReadProcessor:
                 )
                 if self._in_flight is not None and self._in_flight.done():
                     self._in_flight.result()  # a batch whose outputs failed: crash, never commit past it
-                if not batch:
+                if batch:
+                    await self._process(batch)
+                else:
                     self._report_lag()
-                    continue
-                await self._process(batch)
+                await self._maybe_commit()
         finally:
             self._loop_done.set()
 
+    async def _maybe_commit(self, force: bool = False) -> None:
+        """Commit the acknowledged offsets, at most every `commit_interval_ms` (a commit is a round
+        trip to the group coordinator: doing it per batch held up the next fetch)."""
+        now = time.monotonic()
+        if not self._acked or (not force and now - self._last_commit < self.settings.commit_interval_ms / 1000):
+            return
+        if self._committing is not None:
+            if not self._committing.done() and not force:
+                return
+            try:
+                await self._committing
+            except Exception as exc:
+                log.warning("offset commit failed: %s", exc)
+        assert self.consumer is not None
+        offsets, self._acked = self._acked, {}
+        self._last_commit = now
+        self._committing = asyncio.create_task(self.consumer.commit(offsets))
+        self._positions.update(offsets)
+        if force:
+            await self._committing
+
     async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Process a batch and hand its outputs to the producer. Waiting for the broker's
-        acknowledgement and committing happen in the background, in batch order, while the next
-        batch is fetched and processed: one round trip per batch is off the critical path."""
+        """Process a batch and hand its outputs to the producer. The broker's acknowledgement is
+        awaited in the background while the next batch is fetched and processed; only offsets of
+        acknowledged batches are ever committed (`_maybe_commit`)."""
         assert self.consumer is not None and self.producer is not None
         started = time.monotonic()
         if started - self._last_policy_check >= self.settings.policy_check_seconds:
@@ -121,9 +146,9 @@ class ReadProcessor:
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
         if self._in_flight is not None:
             await self._in_flight  # at most one batch awaits its acknowledgement: bounded memory
-        self._in_flight = asyncio.create_task(self._ack_then_commit(futures, offsets, result, started))
+        self._in_flight = asyncio.create_task(self._acknowledged(futures, offsets, result, started))
 
-    async def _ack_then_commit(
+    async def _acknowledged(
         self,
         futures: list[asyncio.Future[Any]],
         offsets: dict[TopicPartition, int],
@@ -131,9 +156,7 @@ class ReadProcessor:
         started: float,
     ) -> None:
         await asyncio.gather(*futures)  # the broker has every output of the batch ...
-        assert self.consumer is not None
-        await self.consumer.commit(offsets)  # ... so its reads may be committed
-        self._positions.update(offsets)
+        self._acked.update(offsets)  # ... so its reads may be committed
         self.batches += 1
         self.metrics.observe_batch(result, time.monotonic() - started, int(time.time() * 1000))
         self._report_lag()
@@ -156,6 +179,7 @@ class ReadProcessor:
                 await asyncio.wait_for(self._loop_done.wait(), timeout=30)
             if self._in_flight is not None:
                 await asyncio.wait_for(asyncio.shield(self._in_flight), timeout=30)
+            await asyncio.wait_for(self._maybe_commit(force=True), timeout=30)
         except TimeoutError:
             log.error("the batch in hand did not finish within 30s; it will be re-read on restart")
         except Exception:
