@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.hotlist_model import HotlistEntry, HotlistInfo
 from streams.hotlist_updates import encode_tombstone, encode_upsert, parse_key
 from streams.kafka.batch_send import send_batched
-from streams.kafka.metadata import topic_partitions
+from streams.kafka.metadata import read_to_end, topic_partitions
 from streams.topics import HOTLIST_UPDATES
 
 
@@ -28,30 +28,17 @@ async def current_keys(bootstrap: str, topic: str, list_id: str) -> set[tuple[st
     live: set[tuple[str, str, str]] = set()
     try:
         partitions = await topic_partitions(consumer, topic, wait_s=5)
-        if not partitions:
-            return live
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.key is None:
-                        continue
-                    key = parse_key(r.key)
-                    if key[0] != list_id:
-                        continue
-                    if r.value is None:
-                        live.discard(key)
-                    else:
-                        live.add(key)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        async for records in read_to_end(consumer, partitions):
+            for r in records:
+                if r.key is None:
+                    continue
+                key = parse_key(r.key)
+                if key[0] != list_id:
+                    continue
+                if r.value is None:
+                    live.discard(key)
+                else:
+                    live.add(key)
     finally:
         await consumer.stop()
     return live

@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams.hotlist_index import EntryColumns, HotlistIndex
 from streams.hotlist_updates import UpdateError, apply_update, decode_update
-from streams.kafka.metadata import topic_partitions
+from streams.kafka.metadata import read_to_end, topic_partitions
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,7 @@ class HotlistReplica:
         consumer = self._consumer
         assert consumer is not None
         started = time.monotonic()
-        partitions = await self._partitions()
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        targets = await consumer.end_offsets(partitions)
-        await self._catch_up(consumer, partitions, targets)
+        await self._catch_up(consumer, await self._partitions())
         self.catch_up_seconds = time.monotonic() - started
         log.info(
             "hotlist replica caught up: %d records, %d entries in %.1fs",
@@ -96,22 +92,14 @@ class HotlistReplica:
             if applied or rejected:
                 self.on_applied(applied, rejected)
 
-    async def _catch_up(
-        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition], targets: dict[TopicPartition, int]
-    ) -> None:
-        remaining = {tp for tp in partitions if targets[tp] > 0}
+    async def _catch_up(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         cols = self.index.columns()
         tombstoned: set[tuple[str, str, str]] = set()
         rejected = 0
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=50000)
-            for records in batch.values():
-                for record in records:
-                    rejected += not self._stage(record, cols, tombstoned)
-                    self.records_replayed += 1
-            for tp in list(remaining):
-                if await consumer.position(tp) >= targets[tp]:
-                    remaining.discard(tp)
+        async for records in read_to_end(consumer, partitions):
+            for record in records:
+                rejected += not self._stage(record, cols, tombstoned)
+            self.records_replayed += len(records)
             await asyncio.sleep(0)
         self.index.load(cols)
         for key in tombstoned:
