@@ -49,6 +49,7 @@ class Agency:
 class AgencyRegistry:
     def __init__(self, agencies: Iterable[Agency]) -> None:
         self._by_ori: dict[str, Agency] = {}
+        self._subscribers: dict[tuple[str, str], list[Agency]] = {}
         for a in agencies:
             if a.ori in self._by_ori:
                 raise ValueError(f"agency {a.ori} is listed twice")
@@ -64,7 +65,15 @@ class AgencyRegistry:
         return iter(self._by_ori.values())
 
     def subscribers(self, list_id: str, reader_state: str) -> list[Agency]:
-        return [a for a in self._by_ori.values() if any(s.wants(list_id, reader_state) for s in a.subscriptions)]
+        """Agencies subscribed to hits on `list_id` from reads taken in `reader_state` (cached: the
+        registry never changes, a new version is a new registry)."""
+        key = (list_id, reader_state)
+        found = self._subscribers.get(key)
+        if found is None:
+            found = self._subscribers[key] = [
+                a for a in self._by_ori.values() if any(s.wants(list_id, reader_state) for s in a.subscriptions)
+            ]
+        return found
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> AgencyRegistry:

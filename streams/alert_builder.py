@@ -41,7 +41,7 @@ def iso_ms(ms: int) -> str:
 
 
 def alert_document(
-    read: PlateRead, hit: Hit, info: HotlistInfo | None, recipient: str, emitted_ms: int, the_id: str
+    read: PlateRead, hit: Hit, info: HotlistInfo | None, recipient: str, emitted_at: str, the_id: str
 ) -> dict[str, Any]:
     e = hit.entry
     read_doc: dict[str, Any] = {
@@ -62,7 +62,7 @@ def alert_document(
     vehicle = {k: getattr(e.vehicle, k) for k in ("year", "make", "model", "style", "colour") if getattr(e.vehicle, k)}
     return {
         "alert_id": the_id,
-        "emitted_at": iso_ms(emitted_ms),
+        "emitted_at": emitted_at,
         "recipient_ori": recipient,
         "priority": hit.priority,
         "read": read_doc,

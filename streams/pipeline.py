@@ -168,6 +168,7 @@ class Pipeline:
         policy = self.policy()
         registry = policy.registry if isinstance(policy, SharingPolicy) else None
         emitted_ms = int(self.clock() * 1000)
+        emitted_at = iso_ms(emitted_ms)  # one timestamp per batch: its alerts leave together
         for hit in hits:
             read = reads[hit.read_index]
             record = records[positions[hit.read_index]]
@@ -183,11 +184,12 @@ class Pipeline:
                     hit.entry.list_id,
                     hit.kind.value,
                 )
+            shared: dict[str, object] | None = None  # the alert minus its recipient, built once per hit
             for recipient in recipients(read, hit, info, registry):
                 decision = policy.decide(read.agency_ori, recipient, PURPOSE)
                 audit = audit_record(
                     decision,
-                    time=iso_ms(emitted_ms),
+                    time=emitted_at,
                     read_id=read.read_id,
                     alert_id=the_id,
                     plate=hit.matched_plate,
@@ -205,7 +207,9 @@ class Pipeline:
                     result.denied[reason] += 1
                     result.denied_shares.append((read, hit, recipient, decision.rule))
                     continue
-                doc = alert_document(read, hit, info, recipient, emitted_ms, the_id)
+                if shared is None:
+                    shared = alert_document(read, hit, info, recipient, emitted_at, the_id)
+                doc = {**shared, "recipient_ori": recipient}
                 result.alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
                 result.emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp, doc))
                 result.sent.append((read, hit, recipient))
