@@ -23,7 +23,6 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from hdrh.histogram import HdrHistogram
 
 from streams.camera_feed import CameraFeed, FeedSettings
 from streams.hotlist_index import HotlistIndex
@@ -128,30 +127,16 @@ async def fixed_rate(
     worker: WorkerProcess,
     timeline: list[dict[str, float]],
 ) -> dict[str, Any]:
-    """Offer `rate` reads/s; a dispatch consumer records produce-to-receipt latency of every alert."""
-    hist = HdrHistogram(1, 120_000_000, 3)  # microseconds
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=p.bootstrap, group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000
-    )
-    await consumer.start()
-    consumer.subscribe(pattern=f"^{names.alerts_prefix.replace('.', chr(92) + '.')}.*")
-    await asyncio.sleep(3)  # let the pattern subscription find every alert topic
-    received = 0
-    stop = asyncio.Event()
-
-    async def receive() -> None:
-        nonlocal received
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=100)
-            now_us = time.time() * 1e6
-            for records in batch.values():
-                for r in records:
-                    doc = orjson.loads(r.value)  # the read's time is when the generator produced it
-                    sent = dt.datetime.fromisoformat(doc["read"]["time"]).timestamp() * 1e6
-                    hist.record_value(max(1, int(now_us - sent)))
-                    received += 1
-
-    receiver = asyncio.create_task(receive())
+    """Offer `rate` reads/s; a dispatch consumer in its own process records produce-to-receipt latency
+    of every alert (in this process it would share the event loop with the load generator)."""
+    dispatch = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.dispatch_consumer", "--bootstrap", p.bootstrap,
+        "--alerts-prefix", names.alerts_prefix, "--seconds", str(p.seconds + 4),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert dispatch.stdout is not None
+    if (await dispatch.stdout.readline()).strip() != b"ready":
+        raise RuntimeError("the dispatch consumer did not start")
     producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks=1, linger_ms=1)
     await producer.start()
     offered, start = 0, time.monotonic()
@@ -173,25 +158,16 @@ async def fixed_rate(
                     "lag": worker.metric("platewatch_consumer_lag_messages"), "offered": offered,
                 })  # fmt: skip
                 if int(elapsed) % 5 == 0 and elapsed - int(elapsed) < 0.5:
-                    _progress(f"fixed rate: {offered:,} reads offered, {received:,} alerts received")
+                    _progress(f"fixed rate: {offered:,} reads offered")
             await asyncio.sleep(0.005)
         await producer.flush()
-        await asyncio.sleep(3)  # the last alerts
     finally:
-        stop.set()
-        await receiver
         await producer.stop()
-        await consumer.stop()
-    pct = {f"p{q}": hist.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)}
-    return {
-        "offered": offered,
-        "offered_per_s": offered / p.seconds,
-        "alerts_received": received,
-        "latency_ms": {**pct, "max": hist.get_max_value() / 1000, "mean": hist.get_mean_value() / 1000},
-        "latency_ms_percentiles": [
-            (q, hist.get_value_at_percentile(q) / 1000) for q in (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
-        ],
-    }
+    out, _ = await dispatch.communicate()
+    if dispatch.returncode != 0:
+        raise RuntimeError("the dispatch consumer failed")
+    received: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
+    return {"offered": offered, "offered_per_s": offered / p.seconds, **received}
 
 
 async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""A dispatch system, for the load benchmark: its own process, subscribed to every alert topic,
+recording the latency from a read's time (set when the load generator produced it) to receipt.
+
+    python -m benchmarks.dispatch_consumer --bootstrap B --alerts-prefix P --seconds N
+
+Prints `ready` once subscribed, then one JSON line with the HDR histogram's percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import re
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from hdrh.histogram import HdrHistogram
+
+PERCENTILES = (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
+
+
+async def run(bootstrap: str, alerts_prefix: str, seconds: float) -> dict[str, Any]:
+    hist = HdrHistogram(1, 120_000_000, 3)  # microseconds
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000
+    )
+    await consumer.start()
+    consumer.subscribe(pattern=f"^{re.escape(alerts_prefix)}.*")
+    await asyncio.sleep(3)  # let the pattern subscription find every alert topic
+    print("ready", flush=True)
+    received = 0
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            now_us = time.time() * 1e6
+            for records in batch.values():
+                for r in records:
+                    sent = dt.datetime.fromisoformat(orjson.loads(r.value)["read"]["time"]).timestamp() * 1e6
+                    hist.record_value(max(1, int(now_us - sent)))
+                    received += 1
+    finally:
+        await consumer.stop()
+    return {
+        "alerts_received": received,
+        "latency_ms": {
+            **{f"p{q}": hist.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)},
+            "max": hist.get_max_value() / 1000,
+            "mean": hist.get_mean_value() / 1000,
+        },
+        "latency_ms_percentiles": [(q, hist.get_value_at_percentile(q) / 1000) for q in PERCENTILES],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--alerts-prefix", required=True)
+    p.add_argument("--seconds", type=float, required=True)
+    a = p.parse_args()
+    print(orjson.dumps(asyncio.run(run(a.bootstrap, a.alerts_prefix, a.seconds))).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
