@@ -1,6 +1,6 @@
 """The hotlist index: many named lists of wanted plates, matched a batch of reads at a time.
 
-Layout (see docs/hotlist-index.md for the reasoning):
+Layout (see docs/architecture.md for the reasoning):
 - membership lives in two roaring bitmaps (`BitMap64`): plate codes, and OCR-folded codes;
 - in front of each sits a one-hash bit filter in a numpy array, so a whole batch is tested in a few
   vectorised steps and only its few candidates pay a per-element bitmap test;
@@ -12,17 +12,25 @@ Bulk loads build a new base off to the side and swap it in with one assignment.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, Generic, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from pyroaring import BitMap64
 
+from streams.hotlist_columns import (
+    BaseSegment,
+    BitFilter,
+    Detail,
+    EntryColumns,
+    Interned,
+    concat_segments,
+    release_free_memory,
+    take_rows,
+)
 from streams.hotlist_model import (
     FOREVER,
     NO_TIME,
@@ -44,7 +52,6 @@ from streams.plate_codes import (
     codes_to_digits,
     decode_plate,
     digits_to_codes,
-    encode_canonical,
     encode_plate,
     encode_plates,
 )
@@ -52,122 +59,8 @@ from streams.plates import MAX_PLATE_LENGTH
 
 T = TypeVar("T")
 
-_FILTER_BITS = 27  # 2**27 bits = 16 MiB per filter; about 7% false candidates at 10M entries
-_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
-_SHIFT = np.uint64(64 - _FILTER_BITS)
-_SIX = np.uint64(6)
-_LOW6 = np.uint64(63)
-_ONE = np.uint64(1)
-_LIST_PRIORITY = 255
-_POWERS_I64 = POWERS.astype(np.int64)  # priority column value meaning "the list's priority"
-
-
-class _BitFilter:
-    """A one-hash bit filter over uint64 codes: no false negatives, some false positives."""
-
-    def __init__(self) -> None:
-        self.words = np.zeros(1 << (_FILTER_BITS - 6), np.uint64)
-
-    def add_many(self, codes: Codes) -> None:
-        h = (codes * _HASH_MUL) >> _SHIFT
-        np.bitwise_or.at(self.words, (h >> _SIX).astype(np.intp), _ONE << (h & _LOW6))
-
-    def add(self, code: int) -> None:
-        self.add_many(np.array([code], np.uint64))
-
-    def maybe(self, codes: Codes) -> npt.NDArray[np.bool_]:
-        h = (codes * _HASH_MUL) >> _SHIFT
-        return ((self.words[(h >> _SIX).astype(np.intp)] >> (h & _LOW6)) & _ONE).astype(np.bool_)
-
-
-class _Interned(Generic[T]):
-    """Append-only table of distinct values with a dense integer id each."""
-
-    def __init__(self, first: T) -> None:
-        self.values: list[T] = [first]
-        self.ids: dict[T, int] = {first: 0}
-
-    def id_of(self, value: T) -> int:
-        i = self.ids.get(value)
-        if i is None:
-            i = self.ids[value] = len(self.values)
-            self.values.append(value)
-        return i
-
-
-class _Detail(NamedTuple):
-    """The low-cardinality part of an entry, shared by many entries."""
-
-    category: str
-    ncic_code: str
-    owner_ori: str
-    note: str
-    annotations: tuple[tuple[str, str], ...]
-
-
-class EntryColumns:
-    """Entries in column form: what loaders fill and a base segment is built from."""
-
-    def __init__(self) -> None:
-        self.codes = array("Q")  # or, filled entry by entry, the plates: encoded a batch at a time
-        self.plates: list[str] = []
-        self.lists = array("H")
-        self.states = array("B")
-        self.priorities = array("B")
-        self.windows = array("I")  # interned (effective, expiry) pairs: nearly all entries share one
-        self.details = array("I")
-        self.vehicles = array("I")
-        self.cases: list[bytes] | npt.NDArray[np.bytes_] = []  # a bulk generator may give an array
-
-    def __len__(self) -> int:
-        return len(self.codes) or len(self.plates)
-
-
-@dataclass
-class _Base:
-    codes: Codes
-    lists: npt.NDArray[np.unsignedinteger[Any]]  # narrowest type: see from_columns
-    states: npt.NDArray[np.uint8]
-    priorities: npt.NDArray[np.uint8]
-    windows: npt.NDArray[np.unsignedinteger[Any]]
-    details: npt.NDArray[np.unsignedinteger[Any]]
-    vehicles: npt.NDArray[np.unsignedinteger[Any]]
-    cases: npt.NDArray[np.bytes_]  # fixed width: the longest case number of the segment
-    alive: npt.NDArray[np.bool_]
-
-    @staticmethod
-    def empty() -> _Base:
-        return _Base.from_columns(EntryColumns())
-
-    @staticmethod
-    def from_columns(cols: EntryColumns) -> _Base:
-        def arr(a: array[int], dtype: type) -> npt.NDArray[Any]:
-            return np.frombuffer(a, dtype).copy() if len(a) else np.zeros(0, dtype)
-
-        def narrow(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-            """Interned ids in the narrowest type that holds them: 10M entries, 20 MB less each."""
-            top = int(values.max()) if len(values) else 0
-            return values.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
-
-        return _Base(
-            codes=arr(cols.codes, np.uint64) if len(cols.codes) else encode_canonical(cols.plates),
-            lists=narrow(arr(cols.lists, np.uint16)),
-            states=arr(cols.states, np.uint8),
-            priorities=arr(cols.priorities, np.uint8),
-            windows=narrow(arr(cols.windows, np.uint32)),
-            details=narrow(arr(cols.details, np.uint32)),
-            vehicles=narrow(arr(cols.vehicles, np.uint32)),
-            cases=np.asarray(cols.cases, np.bytes_) if len(cols.cases) else np.zeros(0, "S1"),
-            alive=np.ones(len(cols), np.bool_),
-        )
-
-    def rows_for(self, code: int) -> range:
-        lo = int(np.searchsorted(self.codes, np.uint64(code), "left"))
-        hi = int(np.searchsorted(self.codes, np.uint64(code), "right"))
-        return range(lo, hi)
-
-    def case(self, row: int) -> str:
-        return bytes(self.cases[row]).decode()
+_LIST_PRIORITY = 255  # priority column value meaning "the list's priority"
+_POWERS_I64 = POWERS.astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,17 +76,17 @@ class HotlistIndex:
         self.ocr = ocr or OcrClasses()
         self._infos: list[HotlistInfo] = []
         self._list_ix: dict[str, int] = {}
-        self._states: _Interned[str] = _Interned("")
-        self._details: _Interned[_Detail] = _Interned(_Detail("", "", "", "", ()))
-        self._vehicles: _Interned[Vehicle] = _Interned(Vehicle())
-        self._windows: _Interned[tuple[int, int]] = _Interned((NO_TIME, FOREVER))
-        self._base = _Base.empty()
+        self._states: Interned[str] = Interned("")
+        self._details: Interned[Detail] = Interned(Detail("", "", "", "", ()))
+        self._vehicles: Interned[Vehicle] = Interned(Vehicle())
+        self._windows: Interned[tuple[int, int]] = Interned((NO_TIME, FOREVER))
+        self._base = BaseSegment.empty()
         self._delta: dict[tuple[str, str, str], HotlistEntry] = {}
         self._delta_by_code: dict[int, set[tuple[str, str, str]]] = {}
         self._exact = BitMap64()
         self._folded = BitMap64()
-        self._exact_filter = _BitFilter()
-        self._folded_filter = _BitFilter()
+        self._exact_filter = BitFilter()
+        self._folded_filter = BitFilter()
         self._max_tolerance = 0
         self._delta_by_class = self._class_deltas()
         self._delta_table = np.zeros((BASE, 3), np.int64)
@@ -241,7 +134,7 @@ class HotlistIndex:
             raise ValueError(f"entry priority must be 0..100, got {entry.priority}")
         cols.priorities.append(_LIST_PRIORITY if entry.priority is None else entry.priority)
         cols.windows.append(self._windows.id_of((entry.effective, entry.expiry)))
-        detail = _Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
+        detail = Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
         cols.details.append(self._details.id_of(detail))
         cols.vehicles.append(self._vehicles.id_of(entry.vehicle))
         assert isinstance(cols.cases, list), "entries cannot be appended to array-built columns"
@@ -269,7 +162,10 @@ class HotlistIndex:
             if self._list_ix[entry.list_id] not in dropped:
                 self.add_to_columns(delta, entry)
         # arrival order: old base, then live updates, then the load itself (newest wins below)
-        base = _concat(_concat(_take(old, np.flatnonzero(keep)), _Base.from_columns(delta)), _Base.from_columns(cols))
+        base = concat_segments(
+            concat_segments(take_rows(old, np.flatnonzero(keep)), BaseSegment.from_columns(delta)),
+            BaseSegment.from_columns(cols),
+        )
         # one entry per key, the newest winning: sort by key, then by arrival, keep each key's last
         n = len(base.codes)
         arrival = np.arange(n)
@@ -279,13 +175,13 @@ class HotlistIndex:
         if n > 1:
             last[:-1] = (sorted_key[:, 1:] != sorted_key[:, :-1]).any(axis=0)
         final = order[last]
-        base = _take(base, final)
+        base = take_rows(base, final)
         exact = BitMap64(np.unique(base.codes))
         folded_all = self._fold_codes(base.codes)
         folded_codes = np.unique(folded_all)
         folded = BitMap64(folded_codes)
         tol2 = self._tol2_bitmap(base, folded_all)
-        exact_filter, folded_filter = _BitFilter(), _BitFilter()
+        exact_filter, folded_filter = BitFilter(), BitFilter()
         exact_filter.add_many(base.codes)
         folded_filter.add_many(folded_codes)
         # swap: from here on every lookup sees the new state
@@ -294,9 +190,9 @@ class HotlistIndex:
         self._folded_tol2 = tol2
         self._delta, self._delta_by_code = {}, {}
         del old, tol2
-        _release_free_memory()
+        release_free_memory()
 
-    def _tol2_bitmap(self, base: _Base, folded_all: Codes) -> BitMap64:
+    def _tol2_bitmap(self, base: BaseSegment, folded_all: Codes) -> BitMap64:
         tol2_lists = [ix for ix, info in enumerate(self._infos) if info.ocr_tolerance >= 2]
         if not tol2_lists:
             return BitMap64()
@@ -585,20 +481,3 @@ class HotlistIndex:
             state_mismatch=mismatch,
             priority=info.priority if entry.priority is None else entry.priority,
         )
-
-
-def _take(b: _Base, rows: npt.NDArray[np.intp]) -> _Base:
-    return _Base(**{f.name: getattr(b, f.name)[rows] for f in fields(_Base)})
-
-
-def _concat(a: _Base, b: _Base) -> _Base:
-    return _Base(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(_Base)})
-
-
-def _release_free_memory() -> None:
-    """Hand the heap a bulk load freed back to the OS (glibc keeps it otherwise, inflating RSS)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.malloc_trim(0)

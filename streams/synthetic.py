@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from streams.hotlist_index import EntryColumns, HotlistIndex
+from streams.hotlist_columns import EntryColumns
+from streams.hotlist_index import HotlistIndex
 from streams.hotlist_model import HotlistEntry, HotlistInfo, Vehicle
 from streams.hotlist_updates import list_to_json
 from streams.plate_codes import ALPHABET, codes_to_digits, digits_to_codes

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from streams.hotlist_index import EntryColumns, HotlistIndex
+from streams.hotlist_columns import EntryColumns
+from streams.hotlist_index import HotlistIndex
 from streams.hotlist_updates import UpdateError, apply_update, decode_update
 from streams.kafka.metadata import read_to_end, topic_partitions
 from streams.settings import Settings
