@@ -86,10 +86,7 @@ def load_files(index: HotlistIndex, specs: list[str]) -> list[LoadReport]:
         if not sep:
             raise SystemExit(f"--hotlist wants LIST=FILE, got {spec!r}")
         report = LoadReport()
-        cols = index.columns()
-        for entry in read_file(Path(path), list_id, report):
-            index.add_to_columns(cols, entry)
-        index.load(cols, replace_lists=[list_id])
+        index.load_entries(read_file(Path(path), list_id, report), replace_lists=[list_id])
         reports.append(report)
     return reports
 

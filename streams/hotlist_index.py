@@ -146,6 +146,13 @@ class HotlistIndex:
             raise ValueError("more than 255 distinct plate states")
         return i
 
+    def load_entries(self, entries: Iterable[HotlistEntry], *, replace_lists: Iterable[str] = ()) -> None:
+        """Bulk-load entries (a loader's output); see `load`."""
+        cols = self.columns()
+        for entry in entries:
+            self.add_to_columns(cols, entry)
+        self.load(cols, replace_lists=replace_lists)
+
     def load(self, cols: EntryColumns, *, replace_lists: Iterable[str] = ()) -> None:
         """Bulk-load `cols`. Lists named in `replace_lists` lose every entry not in `cols`.
 
@@ -275,10 +282,6 @@ class HotlistIndex:
         return any(base.alive[r] for r in base.rows_for(code))
 
     # ---- lookups -----------------------------------------------------------------------------
-
-    def entries_for_plate(self, plate: str) -> list[HotlistEntry]:
-        """Every live entry for a canonical plate, on any list and state."""
-        return self._entries_for_code(encode_plate(plate))
 
     def _entries_for_code(self, code: int) -> list[HotlistEntry]:
         base = self._base

@@ -156,7 +156,7 @@ def decode_batch(values: Sequence[bytes | None]) -> tuple[list[tuple[int, PlateR
         if value is not None and len(value) <= MAX_MESSAGE_BYTES:
             try:
                 read = decode(value)
-                if _ORIS[read.agency_ori] is not None and _STATES[read.state] is not None:
+                if _field_problem(read) is None:
                     good.append((i, read))
                     continue
             except msgspec.DecodeError:

@@ -33,7 +33,4 @@ def load_sample_hotlists(index: HotlistIndex, ncic_entries: int = 200_000, seed:
         )
     )
     index.define_list(BOLO)
-    cols = index.columns()
-    for entry in read_csv((DATA / "local-bolo.csv").read_bytes(), BOLO.list_id, LoadReport()):
-        index.add_to_columns(cols, entry)
-    index.load(cols)
+    index.load_entries(read_csv((DATA / "local-bolo.csv").read_bytes(), BOLO.list_id, LoadReport()))

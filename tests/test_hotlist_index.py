@@ -64,10 +64,7 @@ def test_index_agrees_with_reference(
     loaded: list[HotlistEntry], updates: list[tuple[bool, HotlistEntry]], batch: list[Read]
 ) -> None:
     index, ref = fresh()
-    cols = index.columns()
-    for e in loaded:
-        index.add_to_columns(cols, e)
-    index.load(cols)
+    index.load_entries(loaded)
     ref.load(loaded)
     assert index_hits(index, batch) == ref.match(batch)
     for remove, e in updates:
@@ -93,10 +90,7 @@ def test_full_load_replaces_a_list_and_append_keeps_it(
 ) -> None:
     index, ref = fresh()
     for group, replace in ((first, ["stolen"]), (second, ["stolen"]), (first, [])):
-        cols = index.columns()
-        for e in group:
-            index.add_to_columns(cols, e)
-        index.load(cols, replace_lists=replace)
+        index.load_entries(group, replace_lists=replace)
         ref.load(group, replace_lists=replace)
         assert index_hits(index, batch) == ref.match(batch)
 

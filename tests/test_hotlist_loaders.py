@@ -98,10 +98,7 @@ def test_loaded_file_matches_in_the_index() -> None:
     report = LoadReport()
     index = HotlistIndex()
     index.define_list(HotlistInfo("bolo", "Local BOLO"))
-    cols = index.columns()
-    for e in read_csv(b"Plate,State\n7ABC123,CA\n", "bolo", report):
-        index.add_to_columns(cols, e)
-    index.load(cols, replace_lists=["bolo"])
+    index.load_entries(read_csv(b"Plate,State\n7ABC123,CA\n", "bolo", report), replace_lists=["bolo"])
     assert [h.entry.plate for h in index.match_reads([Read("r", "7ABC123", "CA", 1)])] == ["7ABC123"]
 
 

@@ -53,7 +53,6 @@ class ReadProcessor:
         self._acked: dict[TopicPartition, int] = {}  # acknowledged, not yet committed
         self._committing: asyncio.Task[None] | None = None
         self._last_commit = 0.0
-        self.batches = 0
         self._last_policy_check = 0.0
         self._positions: dict[TopicPartition, int] = {}
 
@@ -157,7 +156,6 @@ class ReadProcessor:
     ) -> None:
         await asyncio.gather(*futures)  # the broker has every output of the batch ...
         self._acked.update(offsets)  # ... so its reads may be committed
-        self.batches += 1
         self.metrics.observe_batch(result, time.monotonic() - started, int(time.time() * 1000))
         self._report_lag()
 

@@ -54,8 +54,13 @@ def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) ->
         # the record of access (1798.90.52): kept until the operator archives it
         TopicSpec(names.share_audit, 3, {"retention.ms": "-1"}),
     ]
-    specs.extend(TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry)
+    specs.extend(alert_topic_specs(names, policy))
     return specs
+
+
+def alert_topic_specs(names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
+    """One topic per registered agency, so broker ACLs can confine each to its own alerts."""
+    return [TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry]
 
 
 async def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str], list[str]]:

@@ -22,7 +22,7 @@ from streams.hotlist_index import HotlistIndex
 from streams.jurisdiction_filter import SharingPolicy
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.read_processor import ReadProcessor
-from streams.kafka.topic_setup import TopicSpec, create_topics
+from streams.kafka.topic_setup import alert_topic_specs, create_topics
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline
 from streams.policy_store import PolicyStore
@@ -71,9 +71,8 @@ class PlatewatchWorker:
         policy = self.store.current
         if not isinstance(policy, SharingPolicy):
             return
-        specs = [TopicSpec(self.names.alerts(a.ori), 1, {"retention.ms": str(7 * 86_400_000)}) for a in policy.registry]
         try:
-            created, _ = await create_topics(self.settings, specs)
+            created, _ = await create_topics(self.settings, alert_topic_specs(self.names, policy))
         except Exception as exc:
             log.warning("could not check alert topics: %s", exc)
             return
