@@ -17,10 +17,10 @@ import numpy as np
 import orjson
 
 from benchmarks.timing import machine, measure, peak_rss_bytes, rss_bytes
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_model import HotlistEntry, HotlistInfo, Read
-from streams.plate_codes import OcrClasses, codes_to_digits, decode_plate, encode_plates
-from streams.synthetic import plates_from_digits, random_plate_codes, synthetic_hotlist
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import HotlistEntry, HotlistInfo, Read
+from streams.plates.codes import OcrClasses, codes_to_digits, decode_plate, encode_plates
+from streams.sim.synthetic import plates_from_digits, random_plate_codes, synthetic_hotlist
 
 
 def reads_with_hits(

@@ -24,17 +24,17 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.camera_feed import CameraFeed, FeedSettings
-from streams.hotlist_index import HotlistIndex
+from streams.hotlists.index import HotlistIndex
 from streams.kafka.hotlist_publish import publish_records
 from streams.kafka.metadata import topic_partitions
 from streams.kafka.topic_setup import TopicSpec, create_topics, topic_specs
-from streams.kafka.worker_process import WorkerProcess
-from streams.policy_store import load_policy
-from streams.sample_hotlists import NCIC
-from streams.settings import Settings
-from streams.synthetic import synthetic_hotlist, synthetic_update_records
-from streams.topics import TopicNames
+from streams.ops.settings import Settings
+from streams.pipeline.topics import TopicNames
+from streams.policy.store import load_policy
+from streams.sim.camera_feed import CameraFeed, FeedSettings
+from streams.sim.sample_hotlists import NCIC
+from streams.sim.synthetic import synthetic_hotlist, synthetic_update_records
+from tests.harness.worker_process import WorkerProcess
 
 
 @dataclass(frozen=True)
@@ -293,8 +293,8 @@ def profile_pipeline(entries: int, reads: int) -> str:
     import io  # noqa: PLC0415
     import pstats  # noqa: PLC0415
 
-    from streams.pipeline import InboundRecord, Pipeline  # noqa: PLC0415
-    from streams.policy_store import PolicyStore  # noqa: PLC0415
+    from streams.pipeline.batch import InboundRecord, Pipeline  # noqa: PLC0415
+    from streams.policy.store import PolicyStore  # noqa: PLC0415
 
     index = HotlistIndex()
     synthetic_hotlist(index, entries)

@@ -16,13 +16,13 @@ import orjson
 
 from benchmarks.hotlist_bench import reads_with_hits
 from benchmarks.timing import Timing, machine, measure
-from streams.camera_feed import CameraFeed, FeedSettings
-from streams.hotlist_index import HotlistIndex
-from streams.plate_codes import codes_to_digits, encode_plate, encode_plates
-from streams.plates import normalise_plate
-from streams.policy_store import DEFAULT_POLICY, DEFAULT_REGISTRY, load_policy
-from streams.read_decoder import decode_batch
-from streams.synthetic import plates_from_digits, random_plate_codes, synthetic_hotlist
+from streams.hotlists.index import HotlistIndex
+from streams.pipeline.read_decoder import decode_batch
+from streams.plates.codes import codes_to_digits, encode_plate, encode_plates
+from streams.plates.normalise import normalise_plate
+from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, load_policy
+from streams.sim.camera_feed import CameraFeed, FeedSettings
+from streams.sim.synthetic import plates_from_digits, random_plate_codes, synthetic_hotlist
 
 
 def pair(name: str, subject: Timing, baseline: Timing, unit: str) -> dict[str, Any]:

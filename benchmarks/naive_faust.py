@@ -16,7 +16,7 @@ import faust
 import numpy as np
 import orjson
 
-from streams.synthetic import plates_from_digits, random_plate_codes
+from streams.sim.synthetic import plates_from_digits, random_plate_codes
 
 
 async def run(bootstrap: str, topic_name: str, expect: int, entries: int) -> dict[str, float]:

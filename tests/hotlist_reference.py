@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from streams.hotlist_model import HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
-from streams.plate_codes import OcrClasses
-from streams.plates import PlateError, normalise_plate
+from streams.hotlists.model import HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
+from streams.plates.codes import OcrClasses
+from streams.plates.normalise import PlateError, normalise_plate
 
 HitKey = tuple[int, tuple[str, str, str], MatchKind, tuple[int, ...], bool]
 

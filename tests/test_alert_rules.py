@@ -9,8 +9,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.metrics import PipelineMetrics
-from streams.pipeline import BatchResult
+from streams.ops.metrics import PipelineMetrics
+from streams.pipeline.batch import BatchResult
 
 RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
 

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
-from streams.plate_codes import OcrClasses
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
+from streams.plates.codes import OcrClasses
 from tests.hotlist_reference import HitKey, ReferenceIndex
 
 # a small alphabet rich in look-alikes, so random plates collide and OCR equivalence is exercised
@@ -134,7 +134,7 @@ def test_a_non_ascii_look_alike_never_matches() -> None:
 def test_batch_with_no_good_plates_returns_nothing() -> None:
     index, _ = fresh()
     plates = index.match(
-        __import__("streams.plate_codes", fromlist=["encode_plates"]).encode_plates(["", "!"], index.ocr),
+        __import__("streams.plates.codes", fromlist=["encode_plates"]).encode_plates(["", "!"], index.ocr),
         np.arange(2),
         ["", ""],
         [0, 0],

@@ -9,10 +9,10 @@ import jsonschema
 import orjson
 import pytest
 
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_loaders import HotlistFileError, LoadReport, detect_format, read_csv, read_ncic
-from streams.hotlist_model import FOREVER, HotlistEntry, HotlistInfo, Read, Vehicle
-from streams.hotlist_updates import UpdateError, apply_update, decode_update, encode_tombstone, encode_upsert
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.loaders import HotlistFileError, LoadReport, detect_format, read_csv, read_ncic
+from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, Read, Vehicle
+from streams.hotlists.updates import UpdateError, apply_update, decode_update, encode_tombstone, encode_upsert
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_model import HotlistEntry, HotlistInfo
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.kafka.hotlist_publish import current_keys, publish_list_async
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.topic_setup import TopicSpec, create_topics
-from streams.settings import Settings
+from streams.ops.settings import Settings
 
 pytestmark = pytest.mark.kafka
 BOLO = HotlistInfo("bolo", "BOLO", owner_ori="CA0373700")

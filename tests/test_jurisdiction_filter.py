@@ -9,10 +9,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from streams.config_files import ConfigFileError
-from streams.jurisdiction_filter import DenyReason, SharingPolicy
-from streams.policy_store import DEFAULT_POLICY, DEFAULT_REGISTRY, PolicyStore, load_policy
-from streams.share_audit import AuditRecord, audit_record
+from streams.policy.config_files import ConfigFileError
+from streams.policy.jurisdiction_filter import DenyReason, SharingPolicy
+from streams.policy.share_audit import AuditRecord, audit_record
+from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, PolicyStore, load_policy
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 LAPD, SDPD, CHP, LASD, LADA = "CA0194200", "CA0373700", "CACHP0000", "CA0190000", "CA019013A"

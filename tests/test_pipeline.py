@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import orjson
 
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_model import HotlistEntry, HotlistInfo
-from streams.jurisdiction_filter import NoPolicy, SharingPolicy
-from streams.pipeline import InboundRecord, Pipeline
-from streams.policy_store import PolicyStore
-from streams.topics import TopicNames
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import HotlistEntry, HotlistInfo
+from streams.pipeline.batch import InboundRecord, Pipeline
+from streams.pipeline.topics import TopicNames
+from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
+from streams.policy.store import PolicyStore
 
 LAPD, SDPD, ICE, UNKNOWN = "CA0194200", "CA0373700", "DCICE0000", "ZZ0000000"
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.plate_codes import OcrClasses, decode_plate, encode_plate, encode_plates
-from streams.plates import PlateError, PlateRejection, normalise_plate, normalise_state
+from streams.plates.codes import OcrClasses, decode_plate, encode_plate, encode_plates
+from streams.plates.normalise import PlateError, PlateRejection, normalise_plate, normalise_state
 
 raw_plates = st.one_of(
     st.text(alphabet="ABCxyz0189 -.", max_size=14),

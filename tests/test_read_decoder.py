@@ -10,11 +10,11 @@ import jsonschema
 import orjson
 import pytest
 
-from streams.camera_feed import CameraFeed, FeedSettings
-from streams.hotlist_index import HotlistIndex
-from streams.policy_store import PolicyStore
-from streams.read_decoder import PlateRead, ReadRejection, decode_batch, decode_read
-from streams.synthetic import synthetic_hotlist
+from streams.hotlists.index import HotlistIndex
+from streams.pipeline.read_decoder import PlateRead, ReadRejection, decode_batch, decode_read
+from streams.policy.store import PolicyStore
+from streams.sim.camera_feed import CameraFeed, FeedSettings
+from streams.sim.synthetic import synthetic_hotlist
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "plate-read.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings, add_settings_arguments, settings_from
+from streams.ops.settings import Settings, add_settings_arguments, settings_from
 
 
 def parse(*argv: str) -> argparse.Namespace:

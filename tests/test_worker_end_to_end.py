@@ -11,15 +11,15 @@ import jsonschema
 import orjson
 import pytest
 
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_model import HotlistEntry, HotlistInfo
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.kafka.hotlist_publish import publish_list_async
 from streams.kafka.topic_setup import create_topics, topic_specs
-from streams.kafka.worker_process import WorkerProcess, alert_ids, produce, read_topic
-from streams.pipeline import InboundRecord, Pipeline
-from streams.policy_store import load_policy
-from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.ops.settings import Settings
+from streams.pipeline.batch import InboundRecord, Pipeline
+from streams.pipeline.topics import TopicNames
+from streams.policy.store import load_policy
+from tests.harness.worker_process import WorkerProcess, alert_ids, produce, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -111,8 +111,8 @@ async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, 
         reasons = sorted(dict(r.headers)["platewatch.reason"].decode() for r in dlq)
         assert reasons == ["missing_field", "not_json", "plate_non_ascii"]
         assert all(dict(r.headers)["platewatch.source.topic"].decode() == names.plate_reads for r in dlq)
-        assert worker.metric('platewatch_dead_letters_total{reason="not_json"}') == 1
-        assert worker.metric('platewatch_shares_denied_total{reason="sb34.federal"}') == 2
+        assert worker.metric("platewatch_dead_letters_total", reason="not_json") == 1
+        assert worker.metric("platewatch_shares_denied_total", reason="sb34.federal") == 2
 
         # a hotlist update while the worker runs: the next read of that plate hits
         new = HotlistEntry("sd-bolo", "8NEW123", "CA", case_number="SD-3")

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.hotlist_model import HotlistEntry, HotlistInfo
-from streams.hotlist_updates import encode_tombstone, encode_upsert, parse_key
+from streams.hotlists.model import HotlistEntry, HotlistInfo
+from streams.hotlists.updates import encode_tombstone, encode_upsert, parse_key
 from streams.kafka.batch_send import send_batched
 from streams.kafka.metadata import read_to_end, topic_partitions
-from streams.topics import HOTLIST_UPDATES
+from streams.pipeline.topics import HOTLIST_UPDATES
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from streams.hotlist_columns import EntryColumns
-from streams.hotlist_index import HotlistIndex
-from streams.hotlist_updates import UpdateError, apply_update, decode_update
+from streams.hotlists.columns import EntryColumns
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.updates import UpdateError, apply_update, decode_update
 from streams.kafka.metadata import read_to_end, topic_partitions
-from streams.settings import Settings
+from streams.ops.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from streams.kafka.batch_send import Record, enqueue_all
-from streams.metrics import PipelineMetrics
-from streams.pipeline import BatchResult, Pipeline
-from streams.policy_store import PolicyStore
-from streams.settings import Settings
+from streams.ops.metrics import PipelineMetrics
+from streams.ops.settings import Settings
+from streams.pipeline.batch import BatchResult, Pipeline
+from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import TextIO
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.ops.settings import Settings
+from streams.pipeline.topics import TopicNames
 
 
 def format_alert(doc: dict[str, object]) -> str:

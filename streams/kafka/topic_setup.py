@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.jurisdiction_filter import SharingPolicy
-from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.ops.settings import Settings
+from streams.pipeline.topics import TopicNames
+from streams.policy.jurisdiction_filter import SharingPolicy
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,61 @@
+"""`platewatch policy check|explain`: validate policy files and ask why a share is decided."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from streams.policy.config_files import ConfigFileError, load_validated, parse_document
+from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, POLICY_SCHEMA, REGISTRY_SCHEMA, load_policy
+
+
+def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pol = sub.add_parser("policy", help="check sharing policy files and explain decisions")
+    psub = pol.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = psub.add_parser("check", help="validate a policy or agency-registry file")
+    check.add_argument("file", type=Path)
+    check.add_argument("--registry", type=Path, help="with a policy file: check the pair together")
+    check.set_defaults(handler=cmd_check)
+    explain = psub.add_parser("explain", help="the decision for a reader and a recipient, and its rule")
+    explain.add_argument("--reader", required=True, help="ORI of the agency that took the read")
+    explain.add_argument("--recipient", required=True, help="ORI of the agency that would get the alert")
+    explain.add_argument("--purpose", default="hotlist_alert")
+    explain.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    explain.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    explain.set_defaults(handler=cmd_explain)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        doc, _ = parse_document(args.file.read_text(encoding="utf-8"), str(args.file))
+        is_registry = isinstance(doc, dict) and "agencies" in doc
+        if is_registry:
+            load_validated(args.file, REGISTRY_SCHEMA)
+            print(f"{args.file}: valid agency registry ({len(doc['agencies'])} agencies)")
+        else:
+            load_policy(args.file, args.registry or DEFAULT_REGISTRY)
+            load_validated(args.file, POLICY_SCHEMA)
+            print(f"{args.file}: valid sharing policy")
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            print(f"{exc.source}: {problem}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy, args.registry)
+    except ConfigFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    d = policy.decide(args.reader, args.recipient, args.purpose)
+    print(f"{'ALLOW' if d.allowed else 'DENY'}  {args.reader} -> {args.recipient}  purpose {args.purpose}")
+    print(f"  rule:    {d.rule}")
+    print(f"  reason:  {d.reason}")
+    print(f"  profile: {d.profile or '-'}   policy version: {d.policy_version}")
+    return 0 if d.allowed else 1

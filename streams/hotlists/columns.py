@@ -1,0 +1,153 @@
+"""The hotlist column store: bit filters, interned values, entry columns and the sorted base segment.
+
+A `HotlistIndex` (hotlist_index.py) keeps its entries here: a base segment of numpy columns sorted by
+plate code, built by bulk loads, with shared low-cardinality parts interned. Nothing here matches.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from array import array
+from dataclasses import dataclass, fields
+from typing import Any, Generic, NamedTuple, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.plates.codes import Codes, encode_canonical
+
+T = TypeVar("T")
+
+_FILTER_BITS = 27  # 2**27 bits = 16 MiB per filter; about 7% false candidates at 10M entries
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT = np.uint64(64 - _FILTER_BITS)
+_SIX = np.uint64(6)
+_LOW6 = np.uint64(63)
+_ONE = np.uint64(1)
+
+
+class BitFilter:
+    """A one-hash bit filter over uint64 codes: no false negatives, some false positives."""
+
+    def __init__(self) -> None:
+        self.words = np.zeros(1 << (_FILTER_BITS - 6), np.uint64)
+
+    def add_many(self, codes: Codes) -> None:
+        h = (codes * _HASH_MUL) >> _SHIFT
+        np.bitwise_or.at(self.words, (h >> _SIX).astype(np.intp), _ONE << (h & _LOW6))
+
+    def add(self, code: int) -> None:
+        self.add_many(np.array([code], np.uint64))
+
+    def maybe(self, codes: Codes) -> npt.NDArray[np.bool_]:
+        h = (codes * _HASH_MUL) >> _SHIFT
+        return ((self.words[(h >> _SIX).astype(np.intp)] >> (h & _LOW6)) & _ONE).astype(np.bool_)
+
+
+class Interned(Generic[T]):
+    """Append-only table of distinct values with a dense integer id each."""
+
+    def __init__(self, first: T) -> None:
+        self.values: list[T] = [first]
+        self.ids: dict[T, int] = {first: 0}
+
+    def id_of(self, value: T) -> int:
+        i = self.ids.get(value)
+        if i is None:
+            i = self.ids[value] = len(self.values)
+            self.values.append(value)
+        return i
+
+
+class Detail(NamedTuple):
+    """The low-cardinality part of an entry, shared by many entries."""
+
+    category: str
+    ncic_code: str
+    owner_ori: str
+    note: str
+    annotations: tuple[tuple[str, str], ...]
+
+
+class EntryColumns:
+    """Entries in column form: what loaders fill and a base segment is built from."""
+
+    def __init__(self) -> None:
+        self.codes = array("Q")  # or, filled entry by entry, the plates: encoded a batch at a time
+        self.plates: list[str] = []
+        self.lists = array("H")
+        self.states = array("B")
+        self.priorities = array("B")
+        self.windows = array("I")  # interned (effective, expiry) pairs: nearly all entries share one
+        self.details = array("I")
+        self.vehicles = array("I")
+        self.cases: list[bytes] | npt.NDArray[np.bytes_] = []  # a bulk generator may give an array
+
+    def __len__(self) -> int:
+        return len(self.codes) or len(self.plates)
+
+
+@dataclass
+class BaseSegment:
+    codes: Codes
+    lists: npt.NDArray[np.unsignedinteger[Any]]  # narrowest type: see from_columns
+    states: npt.NDArray[np.uint8]
+    priorities: npt.NDArray[np.uint8]
+    windows: npt.NDArray[np.unsignedinteger[Any]]
+    details: npt.NDArray[np.unsignedinteger[Any]]
+    vehicles: npt.NDArray[np.unsignedinteger[Any]]
+    cases: npt.NDArray[np.bytes_]  # fixed width: the longest case number of the segment
+    alive: npt.NDArray[np.bool_]
+
+    @staticmethod
+    def empty() -> BaseSegment:
+        return BaseSegment.from_columns(EntryColumns())
+
+    @staticmethod
+    def from_columns(cols: EntryColumns) -> BaseSegment:
+        def arr(a: array[int], dtype: type) -> npt.NDArray[Any]:
+            return np.frombuffer(a, dtype).copy() if len(a) else np.zeros(0, dtype)
+
+        def narrow(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            """Interned ids in the narrowest type that holds them: 10M entries, 20 MB less each."""
+            top = int(values.max()) if len(values) else 0
+            return values.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
+
+        return BaseSegment(
+            codes=arr(cols.codes, np.uint64) if len(cols.codes) else encode_canonical(cols.plates),
+            lists=narrow(arr(cols.lists, np.uint16)),
+            states=arr(cols.states, np.uint8),
+            priorities=arr(cols.priorities, np.uint8),
+            windows=narrow(arr(cols.windows, np.uint32)),
+            details=narrow(arr(cols.details, np.uint32)),
+            vehicles=narrow(arr(cols.vehicles, np.uint32)),
+            cases=np.asarray(cols.cases, np.bytes_) if len(cols.cases) else np.zeros(0, "S1"),
+            alive=np.ones(len(cols), np.bool_),
+        )
+
+    def rows_for(self, code: int) -> range:
+        lo = int(np.searchsorted(self.codes, np.uint64(code), "left"))
+        hi = int(np.searchsorted(self.codes, np.uint64(code), "right"))
+        return range(lo, hi)
+
+    def case(self, row: int) -> str:
+        return bytes(self.cases[row]).decode()
+
+
+def take_rows(b: BaseSegment, rows: npt.NDArray[np.intp]) -> BaseSegment:
+    return BaseSegment(**{f.name: getattr(b, f.name)[rows] for f in fields(BaseSegment)})
+
+
+def concat_segments(a: BaseSegment, b: BaseSegment) -> BaseSegment:
+    return BaseSegment(
+        **{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(BaseSegment)}
+    )
+
+
+def release_free_memory() -> None:
+    """Hand the heap a bulk load freed back to the OS (glibc keeps it otherwise, inflating RSS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)

@@ -1,0 +1,88 @@
+"""Hits become alerts: who should receive each, and the alert document a dispatcher reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from streams.hotlists.model import Hit, HotlistInfo, MatchKind
+from streams.pipeline.read_decoder import PlateRead
+from streams.policy.agencies import AgencyRegistry
+
+ALERT_NAMESPACE = uuid.UUID("0b6f4c57-7a0e-4f43-8f0a-2d0c1f5e9b21")
+
+
+def alert_id(read_id: str, hit: Hit) -> str:
+    """Stable for a given read and entry: a redelivered read yields the same id, so consumers dedupe."""
+    list_id, state, plate = hit.entry.key
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{read_id}|{list_id}|{state}|{plate}"))
+
+
+def recipients(read: PlateRead, hit: Hit, info: HotlistInfo | None, registry: AgencyRegistry | None) -> list[str]:
+    """The reading agency, the entry's owner (or the list's), then subscribers; each once, in that order."""
+    out = [read.agency_ori]
+    owner = hit.entry.owner_ori or (info.owner_ori if info else "")
+    if owner:
+        out.append(owner)
+    if registry is not None:
+        # a subscription names the states whose *reading agencies* it wants alerts from
+        out.extend(a.ori for a in registry.subscribers(hit.entry.list_id, _reader_state(read, registry)))
+    return list(dict.fromkeys(out))
+
+
+def _reader_state(read: PlateRead, registry: AgencyRegistry) -> str:
+    agency = registry.get(read.agency_ori)
+    return agency.state if agency else ""
+
+
+def iso_ms(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alert_document(
+    read: PlateRead, hit: Hit, info: HotlistInfo | None, recipient: str, emitted_at: str, the_id: str
+) -> dict[str, Any]:
+    e = hit.entry
+    read_doc: dict[str, Any] = {
+        "read_id": read.read_id,
+        "time": iso_ms(read.time_ms),
+        "camera_id": read.camera_id,
+        "agency_ori": read.agency_ori,
+        "plate_as_read": read.plate,
+        "plate": hit.matched_plate,
+        "state": read.plate_state,
+    }
+    if read.confidence is not None:
+        read_doc["confidence"] = read.confidence
+    if read.location is not None:
+        read_doc["location"] = {"lat": read.location.lat, "lon": read.location.lon}
+    if read.image_ref:
+        read_doc["image_ref"] = read.image_ref
+    vehicle = {k: getattr(e.vehicle, k) for k in ("year", "make", "model", "style", "colour") if getattr(e.vehicle, k)}
+    return {
+        "alert_id": the_id,
+        "emitted_at": emitted_at,
+        "recipient_ori": recipient,
+        "priority": hit.priority,
+        "read": read_doc,
+        "entry": {
+            "list_id": e.list_id,
+            "list_name": info.name if info else e.list_id,
+            "plate": e.plate,
+            "state": e.state,
+            "category": e.category or (info.category if info else ""),
+            "ncic_code": e.ncic_code,
+            "case_number": e.case_number,
+            "owner_ori": e.owner_ori or (info.owner_ori if info else ""),
+            "vehicle": vehicle,
+            "note": e.note,
+            "annotations": dict(e.annotations),
+        },
+        "match": {
+            "kind": hit.kind.value,
+            "differing_positions": list(hit.differing_positions),
+            "verify_visually": hit.kind is MatchKind.EQUIVALENT,
+            "state_mismatch": hit.state_mismatch,
+        },
+    }

@@ -1,0 +1,227 @@
+"""One batch of raw plate reads in, every outbound message out: decode → match → filter → alert.
+
+Plain code with no Kafka import: the worker feeds it consumer records and sends what it returns;
+the demo feeds it simulated reads. Nothing here waits on I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol, TypeVar, overload
+
+import numpy as np
+import orjson
+
+from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import Hit
+from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms, recipients
+from streams.pipeline.read_decoder import PlateRead, Rejected, decode_batch
+from streams.pipeline.topics import TopicNames
+from streams.plates.codes import encode_plates
+from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
+from streams.policy.share_audit import audit_record
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "hotlist_alert"
+
+
+class RecordLike(Protocol):
+    """What the pipeline reads of a consumed message: aiokafka's ConsumerRecord has all of it."""
+
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+class InboundRecord(NamedTuple):
+    """A consumed message built by hand (the demo, tests, benchmarks)."""
+
+    value: bytes | None
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
+    timestamp: int = 0  # ms: broker append time (or producer create time, per topic config)
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EmittedAlert:
+    recipient: str
+    read_time_ms: int
+    broker_time_ms: int
+    document: dict[str, object]
+
+
+@dataclass
+class BatchResult:
+    reads: int = 0
+    alerts: list[Outbound] = field(default_factory=list)
+    audits: list[Outbound] = field(default_factory=list)
+    dead_letters: list[Outbound] = field(default_factory=list)
+    emitted: list[EmittedAlert] = field(default_factory=list)
+    matches: Counter[tuple[str, str]] = field(default_factory=Counter)  # (list, kind)
+    denied: Counter[str] = field(default_factory=Counter)  # deny reason
+    decisions: Counter[str] = field(default_factory=Counter)  # allow / deny
+    dlq_reasons: Counter[str] = field(default_factory=Counter)
+    hits: list[tuple[PlateRead, Hit]] = field(default_factory=list)
+    # (read, hit, recipient, rule) of every share denied, and (read, hit, recipient) of every alert sent
+    denied_shares: list[tuple[PlateRead, Hit, str, str]] = field(default_factory=list)
+    sent: list[tuple[PlateRead, Hit, str]] = field(default_factory=list)
+
+    def outbound(self) -> list[Outbound]:
+        return [*self.alerts, *self.audits, *self.dead_letters]
+
+
+Clock = Callable[[], float]
+T = TypeVar("T")
+
+
+class _PerRead(Sequence[T]):
+    """A read attribute computed when indexed."""
+
+    def __init__(self, reads: list[PlateRead], get: Callable[[PlateRead], T]) -> None:
+        self._reads = reads
+        self._get = get
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[T]: ...
+    def __getitem__(self, i: int | slice) -> T | Sequence[T]:
+        if isinstance(i, slice):
+            return [self._get(r) for r in self._reads[i]]
+        return self._get(self._reads[i])
+
+
+class Pipeline:
+    def __init__(
+        self,
+        index: HotlistIndex,
+        policy: Callable[[], SharingPolicy | NoPolicy],
+        topics: TopicNames | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.index = index
+        self.policy = policy
+        self.topics = topics or TopicNames()
+        self.clock = clock
+
+    def process(self, records: Sequence[RecordLike]) -> BatchResult:
+        result = BatchResult(reads=len(records))
+        good, bad = decode_batch([r.value for r in records])
+        reads = [read for _, read in good]
+        positions = [i for i, _ in good]
+        raw: list[str] = [r.plate for r in reads]
+        owner = list(range(len(reads)))
+        for n, read in enumerate(reads):
+            if read.candidates:
+                for candidate in read.candidates:
+                    raw.append(candidate.plate)
+                    owner.append(n)
+        plates = encode_plates(raw, self.index.ocr)
+        if plates.rejected:
+            rejected_reads = {k for k in plates.rejected if k < len(reads)}
+            for k in sorted(rejected_reads):
+                bad.append(Rejected(positions[k], plates.rejected[k].value, f"plate {plates.rejected[k].value}"))
+            if rejected_reads:
+                for j, n in enumerate(owner):
+                    if n in rejected_reads:
+                        plates.good[j] = False
+        for rej in bad:
+            self._dead_letter(records[rej.index], rej, result)
+        if not reads:
+            return result
+        # state and time are only looked at for hits: computed on demand, not for every read
+        hits = self.index.match(
+            plates,
+            np.array(owner, np.intp),
+            _PerRead(reads, lambda r: r.plate_state),
+            _PerRead(reads, lambda r: r.time_ms // 1000),
+        )
+        if not hits:
+            return result
+        policy = self.policy()
+        registry = policy.registry if isinstance(policy, SharingPolicy) else None
+        emitted_ms = int(self.clock() * 1000)
+        emitted_at = iso_ms(emitted_ms)  # one timestamp per batch: its alerts leave together
+        for hit in hits:
+            read = reads[hit.read_index]
+            record = records[positions[hit.read_index]]
+            info = self.index.list_info(hit.entry.list_id)
+            result.matches[(hit.entry.list_id, hit.kind.value)] += 1
+            result.hits.append((read, hit))
+            the_id = alert_id(read.read_id, hit)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "hit read=%s plate=%s list=%s kind=%s",
+                    read.read_id,
+                    hit.matched_plate,
+                    hit.entry.list_id,
+                    hit.kind.value,
+                )
+            shared: dict[str, object] | None = None  # the alert minus its recipient, built once per hit
+            for recipient in recipients(read, hit, info, registry):
+                decision = policy.decide(read.agency_ori, recipient, PURPOSE)
+                audit = audit_record(
+                    decision,
+                    time=emitted_at,
+                    read_id=read.read_id,
+                    alert_id=the_id,
+                    plate=hit.matched_plate,
+                    reading_agency=read.agency_ori,
+                    recipient=recipient,
+                    purpose=PURPOSE,
+                )
+                result.audits.append(
+                    Outbound(self.topics.share_audit, audit.audit_id.encode(), orjson.dumps(audit.to_json()))
+                )
+                result.decisions["allow" if decision.allowed else "deny"] += 1
+                if not decision.allowed:
+                    # a profile rule's id, or why no rule could decide: both bounded by the policy
+                    reason = decision.rule
+                    result.denied[reason] += 1
+                    result.denied_shares.append((read, hit, recipient, decision.rule))
+                    continue
+                if shared is None:
+                    shared = alert_document(read, hit, info, recipient, emitted_at, the_id)
+                doc = {**shared, "recipient_ori": recipient}
+                result.alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
+                result.emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp, doc))
+                result.sent.append((read, hit, recipient))
+        return result
+
+    def _dead_letter(self, record: RecordLike, rej: Rejected, result: BatchResult) -> None:
+        result.dlq_reasons[rej.reason] += 1
+        headers = (
+            ("platewatch.reason", rej.reason.encode()),
+            ("platewatch.error", rej.detail.encode()[:1000]),
+            ("platewatch.source.topic", record.topic.encode()),
+            ("platewatch.source.partition", str(record.partition).encode()),
+            ("platewatch.source.offset", str(record.offset).encode()),
+        )
+        result.dead_letters.append(Outbound(self.topics.dlq, record.key, record.value or b"", headers))
