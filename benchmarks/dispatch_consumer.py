@@ -16,18 +16,19 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from hdrh.histogram import HdrHistogram
+
+from tests.harness.worker_process import clients_for
 
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
 
 
 async def run(bootstrap: str, alerts_prefix: str, seconds: float) -> dict[str, Any]:
     hist = HdrHistogram(1, 120_000_000, 3)  # microseconds
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000
+    clients = clients_for(bootstrap)
+    consumer = await clients.start(
+        clients.consumer(group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000)
     )
-    await consumer.start()
     consumer.subscribe(pattern=f"^{re.escape(alerts_prefix)}.*")
     await asyncio.sleep(3)  # let the pattern subscription find every alert topic
     print("ready", flush=True)

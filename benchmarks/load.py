@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.hotlists.index import HotlistIndex
+from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_records
-from streams.kafka.metadata import topic_partitions
 from streams.kafka.topic_setup import TopicSpec, create_topics, topic_specs
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
@@ -34,7 +33,7 @@ from streams.policy.store import load_policy
 from streams.sim.camera_feed import CameraFeed, FeedSettings
 from streams.sim.sample_hotlists import NCIC
 from streams.sim.synthetic import synthetic_hotlist, synthetic_update_records
-from tests.harness.worker_process import WorkerProcess
+from tests.harness.worker_process import WorkerProcess, clients_for
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,8 @@ def _progress(text: str) -> None:
 
 
 async def _produce_reads(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=512 * 1024, linger_ms=5)
-    await producer.start()
+    clients = clients_for(bootstrap)
+    producer = await clients.start(clients.producer(acks=1, max_batch_size=512 * 1024, linger_ms=5))
     try:
         keys = [f"cam{i % 97}".encode() for i in range(len(values))]
         await publish_records(producer, topic, list(zip(keys, values, strict=True)))
@@ -64,13 +63,12 @@ async def _produce_reads(bootstrap: str, topic: str, values: list[bytes]) -> Non
 
 async def raw_consume(bootstrap: str, topic: str, expect: int) -> dict[str, float]:
     """Baseline (a): how fast a bare aiokafka consumer takes the reads, doing nothing with them."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
-    )
-    await consumer.start()
+    clients = clients_for(bootstrap)
+    partitions = await clients.topic_partitions(topic, wait_s=30)
+    consumer = clients.consumer(group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+    await clients.start(consumer)
     count = 0
     try:
-        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         first = time.perf_counter()  # from the first fetch: no group join to wait for
@@ -137,8 +135,8 @@ async def fixed_rate(
     assert dispatch.stdout is not None
     if (await dispatch.stdout.readline()).strip() != b"ready":
         raise RuntimeError("the dispatch consumer did not start")
-    producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks=1, linger_ms=1)
-    await producer.start()
+    clients = clients_for(p.bootstrap)
+    producer = await clients.start(clients.producer(acks=1, linger_ms=1))
     offered, start = 0, time.monotonic()
     consumed0 = worker.metric("platewatch_reads_consumed_total")
     last_sample = 0.0
@@ -176,13 +174,15 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     names = TopicNames.with_prefix(prefix)
     policy = load_policy(settings.policy_file, settings.registry_file)
     raw_topic = f"{prefix}raw-reads"
-    await create_topics(settings, [*topic_specs(settings, names, policy), TopicSpec(raw_topic, p.partitions, {})])
+    clients = KafkaClients(settings)
+    await create_topics(
+        clients, settings, [*topic_specs(settings, names, policy), TopicSpec(raw_topic, p.partitions, {})]
+    )
 
     _progress(f"hotlist: {p.entries:,} synthetic entries")
     index = HotlistIndex()
     synthetic_hotlist(index, p.entries, list_id="ncic")
-    producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks="all", max_batch_size=512 * 1024)
-    await producer.start()
+    producer = await clients.start(clients.producer(acks="all", max_batch_size=512 * 1024))
     t0 = time.perf_counter()
     for records in synthetic_update_records(p.entries, list_id="ncic", info=NCIC):
         await publish_records(producer, names.hotlist_updates, records)

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from streams.sim.synthetic import plates_from_digits, random_plate_codes
+from tests.harness.worker_process import clients_for
 
 
 async def run(bootstrap: str, topic_name: str, expect: int, entries: int) -> dict[str, float]:
@@ -24,7 +25,7 @@ async def run(bootstrap: str, topic_name: str, expect: int, entries: int) -> dic
     listed = set(plates_from_digits(digits))
     app = faust.App(
         f"naive-{uuid.uuid4().hex[:8]}",
-        broker=f"kafka://{bootstrap}",
+        **clients_for(bootstrap).faust_app_options(),
         store="memory://",
         web_enabled=False,
         datadir=tempfile.mkdtemp(),

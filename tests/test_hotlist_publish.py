@@ -8,6 +8,7 @@ import pytest
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
+from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import current_keys, publish_list_async
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.topic_setup import TopicSpec, create_topics
@@ -21,20 +22,21 @@ OTHER = HotlistInfo("other", "Other list")
 async def test_full_load_tombstones_what_left_the_list_and_a_replica_agrees(kafka_bootstrap: str, unique: str) -> None:
     topic = f"pub-{unique}.hotlist-updates"
     settings = Settings(bootstrap_servers=kafka_bootstrap)
-    await create_topics(settings, [TopicSpec(topic, 3, {"cleanup.policy": "compact"})])
+    clients = KafkaClients(settings)
+    await create_topics(clients, settings, [TopicSpec(topic, 3, {"cleanup.policy": "compact"})])
     a, b, c = (HotlistEntry("bolo", p, "CA") for p in ("1AAA111", "2BBB222", "3CCC333"))
-    await publish_list_async(kafka_bootstrap, BOLO, [a, b], replace=True, topic=topic)
-    await publish_list_async(kafka_bootstrap, OTHER, [HotlistEntry("other", "9ZZZ999")], replace=True, topic=topic)
-    published = await publish_list_async(kafka_bootstrap, BOLO, [b, c], replace=True, topic=topic)
+    await publish_list_async(clients, BOLO, [a, b], replace=True, topic=topic)
+    await publish_list_async(clients, OTHER, [HotlistEntry("other", "9ZZZ999")], replace=True, topic=topic)
+    published = await publish_list_async(clients, BOLO, [b, c], replace=True, topic=topic)
     assert (published.upserts, published.removals) == (2, 1)
-    assert await current_keys(kafka_bootstrap, topic, "bolo") == {b.key, c.key}
+    assert await current_keys(clients, topic, "bolo") == {b.key, c.key}
     # a is back: the replica must apply the later upsert after the tombstone
-    appended = await publish_list_async(kafka_bootstrap, BOLO, [a], replace=False, topic=topic)
+    appended = await publish_list_async(clients, BOLO, [a], replace=False, topic=topic)
     assert appended.removals == 0
 
     index = HotlistIndex()
-    replica = HotlistReplica(settings, topic, index)
-    await replica.start()
+    replica = HotlistReplica(clients, topic, index)
+    await replica.connect()
     task = asyncio.create_task(replica.run())
     try:
         await asyncio.wait_for(replica.caught_up.wait(), 30)

@@ -13,13 +13,14 @@ import pytest
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
+from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_list_async
 from streams.kafka.topic_setup import create_topics, topic_specs
 from streams.ops.settings import Settings
 from streams.pipeline.batch import InboundRecord, Pipeline
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import load_policy
-from tests.harness.worker_process import WorkerProcess, alert_ids, produce, read_topic
+from tests.harness.worker_process import WorkerProcess, alert_ids, clients_for, produce, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -50,8 +51,9 @@ async def setup_topics(bootstrap: str, prefix: str) -> TopicNames:
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, read_partitions=3)
     policy = load_policy(settings.policy_file, settings.registry_file)
     names = TopicNames.with_prefix(prefix)
-    await create_topics(settings, topic_specs(settings, names, policy))
-    await publish_list_async(bootstrap, BOLO, ENTRIES, replace=True, topic=names.hotlist_updates)
+    clients = KafkaClients(settings)
+    await create_topics(clients, settings, topic_specs(settings, names, policy))
+    await publish_list_async(clients, BOLO, ENTRIES, replace=True, topic=names.hotlist_updates)
     return names
 
 
@@ -116,7 +118,7 @@ async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, 
 
         # a hotlist update while the worker runs: the next read of that plate hits
         new = HotlistEntry("sd-bolo", "8NEW123", "CA", case_number="SD-3")
-        await publish_list_async(kafka_bootstrap, BOLO, [new], replace=False, topic=names.hotlist_updates)
+        await publish_list_async(clients_for(kafka_bootstrap), BOLO, [new], replace=False, topic=names.hotlist_updates)
         for attempt in range(40):
             await produce(kafka_bootstrap, names.plate_reads, [(b"cam", read(f"r-new-{attempt}", "8NEW123"))])
             await asyncio.sleep(0.25)

@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from streams.errors import ConfigurationError, InputRefusedError
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.loaders import HotlistFileError, LoadReport, read_file
 from streams.hotlists.model import HotlistInfo, Read, StateMatch
 from streams.hotlists.updates import entry_to_json
-from streams.kafka.hotlist_publish import publish_list
-from streams.pipeline.topics import TopicNames
+from streams.ops.settings import add_settings_arguments, settings_from
 
 
 def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,8 +26,10 @@ def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     load.add_argument("--format", choices=["auto", "ncic", "csv"], default="auto")
     load.add_argument("--append", action="store_true", help="add to the list instead of replacing it")
     load.add_argument("--strict", action="store_true", help="refuse the whole file at its first bad row")
-    load.add_argument("--bootstrap-servers", help="publish the list to the hotlist-updates topic on this Kafka")
-    load.add_argument("--topic-prefix", default="", help="prefix of the topic names")
+    load.add_argument(
+        "--publish", action="store_true", help="publish the list to hotlist-updates (implied by --bootstrap-servers)"
+    )
+    add_settings_arguments(load)
     load.set_defaults(handler=cmd_load)
 
     stats = hsub.add_parser("stats", help="entries per list")
@@ -84,7 +86,7 @@ def load_files(index: HotlistIndex, specs: list[str]) -> list[LoadReport]:
     for spec in specs:
         list_id, sep, path = spec.partition("=")
         if not sep:
-            raise SystemExit(f"--hotlist wants LIST=FILE, got {spec!r}")
+            raise ConfigurationError(f"--hotlist wants LIST=FILE, got {spec!r}")
         report = LoadReport()
         index.load_entries(read_file(Path(path), list_id, report), replace_lists=[list_id])
         reports.append(report)
@@ -92,23 +94,28 @@ def load_files(index: HotlistIndex, specs: list[str]) -> list[LoadReport]:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    publish = args.publish or args.setting_bootstrap_servers is not None
+    settings = settings_from(args) if publish else None  # a bad setting is refused before the file is read
     report = LoadReport()
     started = time.perf_counter()
     try:
         entries = list(read_file(args.file, args.list_id, report, fmt=args.format, strict=args.strict))
     except HotlistFileError as exc:
-        print(f"{args.file}:{exc.line}: {exc.reason} (nothing loaded: --strict)", file=sys.stderr)
-        return 1
+        raise InputRefusedError(f"{args.file}:{exc.line}: {exc.reason}", hint="nothing loaded (--strict)") from None
     except (OSError, ValueError) as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 1
+        raise InputRefusedError(f"{args.file}: {exc}") from None
     for error in report.errors:
         print(f"{args.file}:{error.line}: {error.reason}", file=sys.stderr)
     print(f"{args.file}: {report.summary()} in {time.perf_counter() - started:.2f}s")
-    if args.bootstrap_servers:
-        topic = TopicNames.with_prefix(args.topic_prefix).hotlist_updates
-        published = publish_list(args.bootstrap_servers, _info(args), entries, replace=not args.append, topic=topic)
-        print(f"published {published.upserts} updates and {published.removals} removals to hotlist-updates")
+    if settings is not None:
+        from streams.kafka.clients import KafkaClients
+        from streams.kafka.hotlist_publish import publish_list
+        from streams.pipeline.topics import TopicNames
+
+        topic = TopicNames.with_prefix(settings.topic_prefix).hotlist_updates
+        clients = KafkaClients(settings)
+        published = publish_list(clients, _info(args), entries, replace=not args.append, topic=topic)
+        print(f"published {published.upserts} updates and {published.removals} removals to {topic}")
     return 0 if report.loaded or not report.rows else 1
 
 

@@ -1,15 +1,24 @@
-"""The `platewatch` command line: one entry point, a subcommand per job."""
+"""The `platewatch` command line: one entry point, a module per command group.
+
+This is the only place that turns an error into a message and an exit status (codes in
+`streams.errors`): one line on stderr that says what failed and what to do, and a traceback only
+with `--debug`. Command modules import Kafka, faust-free worker code, numpy and the like inside
+their handlers, so `platewatch --help` and `platewatch policy check` start fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.cli.demo import add_demo_command
 from streams.cli.hotlist import add_hotlist_commands
 from streams.cli.policy import add_policy_commands
 from streams.cli.service import add_service_commands
-from streams.sim.demo import add_demo_command
+from streams.errors import EXIT_INTERNAL, PlatewatchError
+from streams.ops.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -18,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platewatch",
         description="License plate reads → hotlist match → jurisdiction filter → per-recipient alerts.",
+        epilog="exit codes: 0 done, 1 a check said no, 2 usage or configuration, 3 Kafka unreachable, "
+        "4 refused input, 70 internal error",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo_command(sub)
     add_hotlist_commands(sub)
@@ -28,10 +40,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere on the line, not only before the command
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args([a for a in argv if a != "--debug"])  # usage errors: argparse's message, exit 2
+    args.debug = debug
+    configure_logging(debug=debug)  # services reconfigure with their own level
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except PlatewatchError as exc:
+        if args.debug:
+            raise
+        print(f"platewatch {args.command}: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        if args.debug:
+            raise
+        logging.getLogger("streams").debug("internal error", exc_info=True)
+        print(
+            f"platewatch {args.command}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
+            "run again with --debug for the traceback and report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from streams.errors import InputRefusedError
 from streams.policy.config_files import ConfigFileError, load_validated, parse_document
 from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, POLICY_SCHEMA, REGISTRY_SCHEMA, load_policy
 
@@ -38,21 +39,16 @@ def cmd_check(args: argparse.Namespace) -> int:
             load_validated(args.file, POLICY_SCHEMA)
             print(f"{args.file}: valid sharing policy")
     except ConfigFileError as exc:
-        for problem in exc.problems:
+        for problem in exc.problems:  # every problem, each with its line: the command's purpose
             print(f"{exc.source}: {problem}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except OSError as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 1
+        raise InputRefusedError(f"{args.file}: {exc.strerror}") from None
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    try:
-        policy = load_policy(args.policy, args.registry)
-    except ConfigFileError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    policy = load_policy(args.policy, args.registry)
     d = policy.decide(args.reader, args.recipient, args.purpose)
     print(f"{'ALLOW' if d.allowed else 'DENY'}  {args.reader} -> {args.recipient}  purpose {args.purpose}")
     print(f"  rule:    {d.rule}")

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import sys
 
-from streams.hotlists.index import HotlistIndex
-from streams.kafka.tail_alerts import tail_alerts
-from streams.kafka.topic_setup import create_topics, read_retention_days, topic_specs
-from streams.kafka.worker import run_worker
+from streams.ops.logs import configure_logging
 from streams.ops.settings import add_settings_arguments, settings_from
-from streams.pipeline.topics import TopicNames
-from streams.policy.config_files import ConfigFileError
-from streams.policy.store import load_policy
-from streams.sim.camera_feed import FeedSettings
-from streams.sim.sample_hotlists import load_sample_hotlists
-from streams.sim.simulate import simulate
 
 
 def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,19 +42,23 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, debug=args.debug, library="throttled")
+    from streams.kafka.worker import run_worker
+
     return run_worker(settings)
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    try:
-        policy = load_policy(settings.policy_file, settings.registry_file)
-    except ConfigFileError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    from streams.kafka.clients import KafkaClients
+    from streams.kafka.topic_setup import create_topics, read_retention_days, topic_specs
+    from streams.pipeline.topics import TopicNames
+    from streams.policy.store import load_policy
+
+    policy = load_policy(settings.policy_file, settings.registry_file)
     names = TopicNames.with_prefix(settings.topic_prefix)
-    created, present = asyncio.run(create_topics(settings, topic_specs(settings, names, policy)))
+    specs = topic_specs(settings, names, policy)
+    created, present = asyncio.run(create_topics(KafkaClients(settings), settings, specs))
     print(
         f"topics: {len(created)} created, {len(present)} already present "
         f"(plate-reads retention {read_retention_days(policy)} days)"
@@ -77,6 +70,11 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    from streams.hotlists.index import HotlistIndex
+    from streams.sim.camera_feed import FeedSettings
+    from streams.sim.sample_hotlists import load_sample_hotlists
+    from streams.sim.simulate import simulate
+
     index = HotlistIndex()
     load_sample_hotlists(index, args.hotlist_size)
     feed = FeedSettings(hit_rate=args.hit_rate, bad_rate=args.bad_rate, seed=args.seed)
@@ -85,16 +83,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    try:
-        return asyncio.run(
-            tail_alerts(
-                settings,
-                args.recipient,
-                from_beginning=args.from_beginning,
-                limit=args.limit,
-                seconds=args.seconds,
-                as_json=args.json,
-            )
+    from streams.kafka.tail_alerts import tail_alerts
+
+    return asyncio.run(
+        tail_alerts(
+            settings,
+            args.recipient,
+            from_beginning=args.from_beginning,
+            limit=args.limit,
+            seconds=args.seconds,
+            as_json=args.json,
         )
-    except KeyboardInterrupt:
-        return 0
+    )

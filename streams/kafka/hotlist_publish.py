@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from streams.errors import InputRefusedError
 from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.hotlists.updates import encode_tombstone, encode_upsert, parse_key
 from streams.kafka.batch_send import send_batched
-from streams.kafka.metadata import read_to_end, topic_partitions
+from streams.kafka.clients import KafkaClients
+from streams.kafka.replay import read_to_end
 from streams.pipeline.topics import HOTLIST_UPDATES
 
 
@@ -21,13 +23,14 @@ class Published:
     removals: int
 
 
-async def current_keys(bootstrap: str, topic: str, list_id: str) -> set[tuple[str, str, str]]:
+async def current_keys(clients: KafkaClients, topic: str, list_id: str) -> set[tuple[str, str, str]]:
     """Keys of the list's live entries: the topic read from the start to its end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    partitions = await clients.topic_partitions(topic, wait_s=5)
+    if not partitions:
+        raise InputRefusedError(f"topic {topic} does not exist", hint="run `platewatch topics create` first")
+    consumer = await clients.start(clients.consumer(enable_auto_commit=False))
     live: set[tuple[str, str, str]] = set()
     try:
-        partitions = await topic_partitions(consumer, topic, wait_s=5)
         async for records in read_to_end(consumer, partitions):
             for r in records:
                 if r.key is None:
@@ -52,16 +55,15 @@ async def publish_records(
 
 
 async def publish_list_async(
-    bootstrap: str,
+    clients: KafkaClients,
     info: HotlistInfo,
     entries: Sequence[HotlistEntry],
     *,
     replace: bool,
     topic: str = HOTLIST_UPDATES,
 ) -> Published:
-    stale = await current_keys(bootstrap, topic, info.list_id) if replace else set()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=512 * 1024)
-    await producer.start()
+    stale = await current_keys(clients, topic, info.list_id) if replace else set()
+    producer = await clients.start(clients.producer(acks="all", max_batch_size=512 * 1024))
     try:
         records: list[tuple[bytes, bytes | None]] = []
         for i, entry in enumerate(entries):
@@ -75,11 +77,11 @@ async def publish_list_async(
 
 
 def publish_list(
-    bootstrap: str,
+    clients: KafkaClients,
     info: HotlistInfo,
     entries: Sequence[HotlistEntry],
     *,
     replace: bool,
     topic: str = HOTLIST_UPDATES,
 ) -> Published:
-    return asyncio.run(publish_list_async(bootstrap, info, entries, replace=replace, topic=topic))
+    return asyncio.run(publish_list_async(clients, info, entries, replace=replace, topic=topic))

@@ -19,8 +19,8 @@ from aiokafka.structs import ConsumerRecord
 from streams.hotlists.columns import EntryColumns
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.updates import UpdateError, apply_update, decode_update
-from streams.kafka.metadata import read_to_end, topic_partitions
-from streams.ops.settings import Settings
+from streams.kafka.clients import KafkaClients
+from streams.kafka.replay import read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -28,48 +28,49 @@ log = logging.getLogger(__name__)
 class HotlistReplica:
     def __init__(
         self,
-        settings: Settings,
+        clients: KafkaClients,
         topic: str,
         index: HotlistIndex,
         on_applied: Callable[[int, int], None] = lambda applied, rejected: None,
     ) -> None:
-        self.settings = settings
+        self.clients = clients
         self.topic = topic
         self.index = index
         self.on_applied = on_applied
         self.caught_up = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
         self.catch_up_seconds: float | None = None
         self.records_replayed = 0
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            **self.settings.kafka_client_options(),
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-        )
-        await self._consumer.start()
+    async def connect(self) -> None:
+        """Start the consumer (one attempt: the worker retries)."""
+        if self._consumer is None:
+            consumer = self.clients.consumer(
+                group_id=None,
+                enable_auto_commit=False,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+            )
+            self._consumer = await self.clients.start(consumer, wait_s=0)
+
+    async def find_topic(self) -> None:
+        """Look up the topic's partitions; LookupError while it does not exist."""
+        self._partitions = await self.clients.topic_partitions(self.topic)
+        if not self._partitions:
+            raise LookupError(f"topic {self.topic} does not exist: run `platewatch topics create`")
 
     async def stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
 
-    async def _partitions(self) -> list[TopicPartition]:
-        assert self._consumer is not None
-        partitions = await topic_partitions(self._consumer, self.topic)
-        if not partitions:
-            raise RuntimeError(f"topic {self.topic} does not exist: run `platewatch topics create`")
-        return partitions
-
     async def run(self) -> None:
         """Catch up, then follow the topic until cancelled."""
         consumer = self._consumer
         assert consumer is not None
         started = time.monotonic()
-        await self._catch_up(consumer, await self._partitions())
+        await self._catch_up(consumer, self._partitions or await self._find_partitions())
         self.catch_up_seconds = time.monotonic() - started
         log.info(
             "hotlist replica caught up: %d records, %d entries in %.1fs",
@@ -92,6 +93,10 @@ class HotlistReplica:
                         log.warning("hotlist update at offset %d refused: %s", record.offset, _without_plate(exc))
             if applied or rejected:
                 self.on_applied(applied, rejected)
+
+    async def _find_partitions(self) -> list[TopicPartition]:
+        await self.find_topic()
+        return self._partitions
 
     async def _catch_up(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         cols = self.index.columns()

@@ -12,15 +12,18 @@ batches to numpy is what lets one process keep up with a state's traffic (see do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from streams.kafka.batch_send import Record, enqueue_all
+from streams.kafka.clients import KafkaClients
+from streams.kafka.hotlist_replica import HotlistReplica
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import BatchResult, Pipeline
@@ -33,20 +36,23 @@ class ReadProcessor:
     def __init__(
         self,
         settings: Settings,
+        clients: KafkaClients,
         topic: str,
         pipeline: Pipeline,
         store: PolicyStore,
         metrics: PipelineMetrics,
-        ready: asyncio.Event,
+        replica: HotlistReplica,
     ) -> None:
         self.settings = settings
+        self.clients = clients
         self.topic = topic
         self.pipeline = pipeline
         self.store = store
         self.metrics = metrics
-        self.ready = ready  # set when the hotlist replica has caught up
+        self.replica = replica  # reads wait until it has caught up
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.consuming = False
         self._stopping = False
         self._loop_done = asyncio.Event()
         self._in_flight: asyncio.Task[None] | None = None
@@ -56,19 +62,15 @@ class ReadProcessor:
         self._last_policy_check = 0.0
         self._positions: dict[TopicPartition, int] = {}
 
-    async def start(self) -> None:
-        opts = self.settings.kafka_client_options()
-        self.producer = AIOKafkaProducer(
-            **opts,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=512 * 1024,
-        )
-        await self.producer.start()
-        self.consumer = AIOKafkaConsumer(
-            self.topic,
-            **opts,
+    async def connect(self) -> None:
+        """Start the producer (one attempt: the worker retries). The consumer joins its group in `run`."""
+        if self.producer is not None:
+            return
+        producer = self.clients.producer(acks="all", enable_idempotence=True, linger_ms=2, max_batch_size=512 * 1024)
+        self.producer = await self.clients.start(producer, wait_s=0)
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return self.clients.consumer(
             group_id=self.settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -79,15 +81,16 @@ class ReadProcessor:
         )
 
     async def run(self) -> None:
-        await self.ready.wait()
+        await self.replica.caught_up.wait()
         # Everything alive now (the index, the frameworks) lives as long as the process: keep the
         # cyclic collector from re-scanning it on every collection, and collect young objects less
         # often, since a batch allocates thousands of short-lived, acyclic objects.
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        assert self.consumer is not None
-        await self.consumer.start()
+        self.consumer = await self.clients.start(self._new_consumer(), wait_s=float("inf"))
+        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        self.consuming = True
         log.info("consuming %s as group %s", self.topic, self.settings.group_id)
         try:
             while not self._stopping:
@@ -102,6 +105,7 @@ class ReadProcessor:
                     self._report_lag()
                 await self._maybe_commit()
         finally:
+            self.consuming = False
             self._loop_done.set()
 
     async def _maybe_commit(self, force: bool = False) -> None:
@@ -173,7 +177,7 @@ class ReadProcessor:
         """Let the batch in hand finish and commit, then close the clients."""
         self._stopping = True
         try:
-            if self.consumer is not None and self.ready.is_set():
+            if self.consuming:
                 await asyncio.wait_for(self._loop_done.wait(), timeout=30)
             if self._in_flight is not None:
                 await asyncio.wait_for(asyncio.shield(self._in_flight), timeout=30)
@@ -186,3 +190,27 @@ class ReadProcessor:
             await self.consumer.stop()
         if self.producer is not None:
             await self.producer.stop()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions taken away forget their pending offsets and lag gauges; new ones start clean."""
+
+    def __init__(self, processor: ReadProcessor) -> None:
+        self.processor = processor
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        p = self.processor
+        if p._in_flight is not None:  # the batch in hand: its outputs acknowledged and committed first
+            with contextlib.suppress(Exception):
+                await asyncio.shield(p._in_flight)
+            with contextlib.suppress(Exception):
+                await p._maybe_commit(force=True)
+        for tp in revoked:
+            p._acked.pop(tp, None)
+            p._positions.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                p.metrics.lag.remove(str(tp.partition))
+        p.metrics.rebalances.inc()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("assigned %d partitions of %s", len(assigned), self.processor.topic)

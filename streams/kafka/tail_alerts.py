@@ -7,8 +7,9 @@ import sys
 from typing import TextIO
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
+from streams.errors import InputRefusedError
+from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
 
@@ -42,14 +43,17 @@ async def tail_alerts(
     out: TextIO = sys.stdout,
 ) -> int:
     topic = TopicNames.with_prefix(settings.topic_prefix).alerts(recipient)
-    consumer = AIOKafkaConsumer(
-        topic,
-        **settings.kafka_client_options(),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+    clients = KafkaClients(settings)
+    if not await clients.topic_partitions(topic):
+        raise InputRefusedError(f"no alert topic {topic}", hint="check --recipient (an ORI in the agency registry)")
+    consumer = await clients.start(
+        clients.consumer(
+            topic,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
     )
-    await consumer.start()
     seen: set[str] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds if seconds else None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import SharingPolicy
@@ -63,10 +64,11 @@ def alert_topic_specs(names: TopicNames, policy: SharingPolicy) -> list[TopicSpe
     return [TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry]
 
 
-async def create_topics(settings: Settings, specs: list[TopicSpec]) -> tuple[list[str], list[str]]:
+async def create_topics(
+    clients: KafkaClients, settings: Settings, specs: list[TopicSpec]
+) -> tuple[list[str], list[str]]:
     """Create what is missing; return (created, already present)."""
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    await admin.start()
+    admin = await clients.start(clients.admin())
     created: list[str] = []
     present: list[str] = []
     try:

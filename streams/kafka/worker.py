@@ -1,23 +1,32 @@
-"""`platewatch worker`: the faust application that frames the worker.
+"""`platewatch worker`: one process that holds a hotlist replica and runs the hot path on Kafka.
 
-faust provides the process: the worker lifecycle and signal handling, the web server behind
-/metrics, /healthz and /readyz, and the service tree. The hot path (ReadProcessor) and the hotlist
-replica (HotlistReplica) are services in that tree that talk to Kafka through aiokafka directly;
-see docs/architecture.md for why faust agents and tables are not used for them.
+Lifecycle, in order: the HTTP endpoints start first (so `/healthz` answers while Kafka is still
+unreachable); the clients connect, retrying with backoff for as long as it takes and logging once per
+interval; alert topics are ensured; the hotlist replica catches up; then reads are processed. SIGTERM
+or SIGINT finishes the batch in hand, commits, leaves the consumer group and exits 0; a fatal error
+exits 1 after the same clean shutdown. The worker never exits because Kafka is down.
+
+`/readyz` answers 200 only when reads are being processed, else 503 with the reason (Kafka
+unreachable, topic missing, replica catching up, no valid policy). Why a plain asyncio process and not
+a faust app: docs/performance.md ("The worker's frame").
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import tempfile
+import signal
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import faust
-from aiokafka.errors import ConsumerStoppedError
-from mode import Service
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streams.errors import EXIT_NO, EXIT_OK
 from streams.hotlists.index import HotlistIndex
+from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.read_processor import ReadProcessor
 from streams.kafka.topic_setup import alert_topic_specs, create_topics
@@ -31,12 +40,15 @@ from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 
+UNREACHABLE_LOG_EVERY_S = 30.0
+
 
 class PlatewatchWorker:
     """Everything one worker process holds, assembled from its settings."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.clients = KafkaClients(settings)
         self.names = TopicNames.with_prefix(settings.topic_prefix)
         self.registry = CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
@@ -47,11 +59,12 @@ class PlatewatchWorker:
             on_refused=self._policy_refused,
             on_loaded=lambda p: self.metrics.set_policy(p.version),
         )
-        self.replica = HotlistReplica(settings, self.names.hotlist_updates, self.index, self._hotlist_applied)
+        self.replica = HotlistReplica(self.clients, self.names.hotlist_updates, self.index, self._hotlist_applied)
         self.pipeline = Pipeline(self.index, lambda: self.store.current, self.names)
         self.processor = ReadProcessor(
-            settings, self.names.plate_reads, self.pipeline, self.store, self.metrics, self.replica.caught_up
+            settings, self.clients, self.names.plate_reads, self.pipeline, self.store, self.metrics, self.replica
         )
+        self.waiting_for = "starting"  # why the worker is not processing yet
 
     def _policy_refused(self, exc: ConfigFileError) -> None:
         self.metrics.policy_refused.inc()
@@ -64,113 +77,125 @@ class PlatewatchWorker:
             self.metrics.hotlist_entries.labels(s.info.list_id).set(s.entries)
 
     @property
-    def ready(self) -> bool:
-        return self.replica.caught_up.is_set() and isinstance(self.store.current, SharingPolicy)
+    def not_ready_because(self) -> str | None:
+        """None when reads are being processed; else why not."""
+        if not isinstance(self.store.current, SharingPolicy):
+            return "no valid sharing policy loaded"
+        if not self.processor.consuming:
+            return self.waiting_for
+        return None
 
     async def ensure_alert_topics(self) -> None:
         policy = self.store.current
         if not isinstance(policy, SharingPolicy):
             return
-        try:
-            created, _ = await create_topics(self.settings, alert_topic_specs(self.names, policy))
-        except Exception as exc:
-            log.warning("could not check alert topics: %s", exc)
-            return
+        created, _ = await create_topics(self.clients, self.settings, alert_topic_specs(self.names, policy))
         if created:
             log.info("created %d alert topics", len(created))
 
+    async def connect(self, stop: asyncio.Event) -> bool:
+        """Connect every client, retrying while Kafka is unreachable; False when stopped first."""
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            (f"Kafka at {self.settings.bootstrap_servers} unreachable", self.processor.connect),
+            (f"Kafka at {self.settings.bootstrap_servers} unreachable", self.replica.connect),
+            ("alert topics could not be checked", self.ensure_alert_topics),
+            (f"topic {self.names.hotlist_updates} missing: run `platewatch topics create`", self.replica.find_topic),
+        ]
+        for reason, step in steps:
+            if not await _until_done(step, reason, stop, self):
+                return False
+        self.waiting_for = "hotlist replica catching up"
+        return True
 
-class WorkerService(Service):
-    """Runs the replica and the read processor inside the faust worker."""
 
-    def __init__(self, worker: PlatewatchWorker, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.worker = worker
-
-    async def on_start(self) -> None:
-        await self.worker.ensure_alert_topics()
-        await self.worker.replica.start()
-        await self.worker.processor.start()
-        self.add_future(self._guard(self.worker.replica.run()))
-        self.add_future(self._guard(self.worker.processor.run()))
-
-    async def _guard(self, coro: Any) -> None:
+async def _until_done(
+    step: Callable[[], Awaitable[None]], reason: str, stop: asyncio.Event, w: PlatewatchWorker
+) -> bool:
+    """Retry `step` with backoff until it succeeds (True) or the worker is stopped (False)."""
+    backoff, first_failure, last_log = 0.2, 0.0, 0.0
+    while not stop.is_set():
         try:
-            await coro
-        except ConsumerStoppedError:
-            return  # stopping
+            await step()
+            if first_failure:
+                log.info("%s for %.0fs; now resolved", reason, time.monotonic() - first_failure)
+            return True
         except Exception as exc:
-            log.exception("worker task failed")
-            await self.crash(exc)
+            now = time.monotonic()
+            first_failure = first_failure or now
+            w.waiting_for = reason
+            if now - last_log >= UNREACHABLE_LOG_EVERY_S:
+                log.warning("%s (%s); retrying", reason, type(exc).__name__)
+                last_log = now
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        backoff = min(backoff * 2, 2.0)
+    return False
 
-    async def on_stop(self) -> None:
-        await self.worker.processor.stop()
-        await self.worker.replica.stop()
 
+def web_app(worker: PlatewatchWorker) -> web.Application:
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-def broker_url(settings: Settings) -> str:
-    return ";".join(f"kafka://{h.strip()}" for h in settings.bootstrap_servers.split(",") if h.strip())
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
 
-
-def create_app(worker: PlatewatchWorker) -> faust.App:
-    s = worker.settings
-    credentials: Any = None
-    opts = s.kafka_client_options()
-    if s.security_protocol.startswith("SASL"):
-        credentials = faust.SASLCredentials(
-            username=s.sasl_username,
-            password=s.sasl_password,
-            ssl_context=opts.get("ssl_context"),
-            mechanism=s.sasl_mechanism or "PLAIN",
-        )
-    elif s.security_protocol == "SSL":
-        credentials = faust.SSLCredentials(opts["ssl_context"])
-    app = faust.App(
-        s.app_id,
-        broker=broker_url(s),
-        broker_credentials=credentials,
-        store="memory://",
-        datadir=tempfile.mkdtemp(prefix="platewatch-"),
-        web_enabled=True,
-        web_host=s.web_host,
-        web_port=s.web_port,
-        web_bind=s.web_host,
-        topic_replication_factor=s.replication_factor,
-        autodiscover=False,
-    )
-
-    class BoundWorkerService(WorkerService):  # app.service() takes a class; this one knows its worker
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(worker, **kwargs)
-
-    app.service(BoundWorkerService)
-
-    @app.page("/metrics")
-    async def metrics(view: Any, request: Any) -> Any:
-        return view.bytes(generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    @app.page("/healthz")
-    async def healthz(view: Any, request: Any) -> Any:
-        return view.json({"status": "ok"})
-
-    @app.page("/readyz")
-    async def readyz(view: Any, request: Any) -> Any:
-        body = {
-            "ready": worker.ready,
+    async def readyz(request: web.Request) -> web.Response:
+        reason = worker.not_ready_because
+        body: dict[str, Any] = {
+            "ready": reason is None,
+            "reason": reason or "",
             "hotlist_replica_caught_up": worker.replica.caught_up.is_set(),
             "hotlist_entries": len(worker.index),
             "hotlist_catch_up_seconds": worker.replica.catch_up_seconds,
             "hotlist_records_replayed": worker.replica.records_replayed,
             "policy_version": worker.store.current.version,
         }
-        return view.json(body, status=200 if worker.ready else 503)
+        return web.json_response(body, status=200 if reason is None else 503)
 
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app
 
 
+async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
+    """Run the worker until `stop` is set or a task fails; returns the exit status."""
+    runner = web.AppRunner(web_app(worker), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, worker.settings.web_host, worker.settings.web_port)
+    await site.start()
+    log.info("serving /metrics, /healthz, /readyz on %s:%d", worker.settings.web_host, worker.settings.web_port)
+    status = EXIT_OK
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        if await worker.connect(stop):
+            tasks = [asyncio.create_task(worker.replica.run()), asyncio.create_task(worker.processor.run())]
+            stopped = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
+            failed = [t for t in done if t is not stopped and not t.cancelled() and t.exception() is not None]
+            for t in failed:
+                log.error("worker task failed", exc_info=t.exception())
+                status = EXIT_NO
+            stopped.cancel()
+    finally:
+        await worker.processor.stop()  # finishes the batch in hand and commits
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await worker.replica.stop()
+        await runner.cleanup()
+    return status
+
+
 def run_worker(settings: Settings) -> int:
-    worker = PlatewatchWorker(settings)
-    app = create_app(worker)
-    faust_worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
-    faust_worker.execute_from_commandline()
-    return 0
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await serve(PlatewatchWorker(settings), stop)
+
+    return asyncio.run(main())

@@ -70,6 +70,9 @@ class PipelineMetrics:
             ["partition"],
             registry=registry,
         )
+        self.rebalances = Counter(
+            f"{p}_consumer_rebalances", "Partitions revoked from this worker by a group rebalance", registry=registry
+        )
         self.policy = Info(f"{p}_policy", "Sharing policy version in force", registry=registry)
         self.policy_refused = Counter(
             f"{p}_policy_reload_refused", "Policy or registry files refused on reload", registry=registry

@@ -1,101 +1,210 @@
-"""Worker settings: built once at start-up from CLI flags and PLATEWATCH_* variables, then passed down.
+"""Settings: one frozen object, built once at start-up and passed down; nothing else reads the environment.
 
-Precedence: a flag given on the command line, then the environment variable, then the default.
-Nothing else in the code reads the environment.
+Precedence, highest first: a command-line flag, a `PLATEWATCH_*` environment variable, the config file
+(`--config platewatch.toml` or `.yaml`, or `PLATEWATCH_CONFIG`), the default. Every bad value is
+reported at once, in one `ConfigurationError`. Secrets are `SecretStr`: they never appear in a repr,
+a log line, `/metrics` or an error message, and there is no flag for them (a flag shows up in `ps`):
+give a password through `PLATEWATCH_SASL_PASSWORD`, the config file, or `--sasl-password-file`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import yaml
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from streams.errors import ConfigurationError
 from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY
 
 ENV_PREFIX = "PLATEWATCH_"
+SECRET_FIELDS = frozenset({"sasl_password"})  # settable by environment or file only, never by a flag
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+ProcessingGuarantee = Literal["at_least_once"]
 
 
-@dataclass(frozen=True)
-class Settings:
-    bootstrap_servers: str = field(default="127.0.0.1:9092", metadata={"help": "Kafka bootstrap servers"})
-    security_protocol: str = field(default="PLAINTEXT", metadata={"help": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
-    sasl_mechanism: str = field(default="", metadata={"help": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"})
-    sasl_username: str = field(default="", metadata={"help": "SASL user name"})
-    sasl_password: str = field(default="", metadata={"help": "SASL password (prefer the environment variable)"})
-    ssl_cafile: str = field(default="", metadata={"help": "CA bundle that signed the brokers' certificates"})
-    ssl_certfile: str = field(default="", metadata={"help": "client certificate (mutual TLS)"})
-    ssl_keyfile: str = field(default="", metadata={"help": "client private key (mutual TLS)"})
-    topic_prefix: str = field(default="", metadata={"help": "prefix every topic name (one cluster, many sites)"})
-    group_id: str = field(default="platewatch-reads", metadata={"help": "consumer group of plate-reads"})
-    app_id: str = field(default="platewatch", metadata={"help": "faust application id"})
-    batch_max_reads: int = field(default=5000, metadata={"help": "most reads taken in one batch"})
-    batch_wait_ms: int = field(default=5, metadata={"help": "longest wait for a batch to fill"})
-    commit_interval_ms: int = field(
-        default=100, metadata={"help": "how often acknowledged offsets are committed (at least once)"}
+class Settings(BaseSettings):
+    """Everything a Platewatch process can be told; see the README's Configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True)
+
+    # Kafka connection (every client is built from these: streams.kafka.clients)
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
+    security_protocol: SecurityProtocol = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    sasl_mechanism: SaslMechanism = Field("", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    sasl_username: str = Field("", description="SASL user name")
+    sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (environment or config file only)")
+    sasl_password_file: Path | None = Field(None, description="file holding the SASL password (mode 0600)")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    ssl_certfile: Path | None = Field(None, description="client certificate (mutual TLS)")
+    ssl_keyfile: Path | None = Field(None, description="client private key (mutual TLS)")
+    broker_wait_seconds: float = Field(
+        30.0, ge=0, description="how long a one-shot command retries an unreachable broker before exit 3"
     )
-    web_host: str = field(default="127.0.0.1", metadata={"help": "address of /metrics, /healthz, /readyz"})
-    web_port: int = field(default=6066, metadata={"help": "port of /metrics, /healthz, /readyz"})
-    policy_file: Path = field(default=DEFAULT_POLICY, metadata={"help": "sharing policy (YAML)"})
-    registry_file: Path = field(default=DEFAULT_REGISTRY, metadata={"help": "agency registry (YAML)"})
-    policy_check_seconds: float = field(default=2.0, metadata={"help": "how often to look for policy changes"})
-    read_partitions: int = field(default=6, metadata={"help": "plate-reads partitions (topics create)"})
-    replication_factor: int = field(default=1, metadata={"help": "replication factor (topics create)"})
-    log_level: str = field(default="INFO", metadata={"help": "DEBUG shows plates in logs; INFO never does"})
+    # topics and groups
+    topic_prefix: str = Field("", description="prefix every topic name (one cluster, many sites)")
+    group_id: str = Field("platewatch-reads", min_length=1, description="the workers' consumer group of plate-reads")
+    audit_group_id: str = Field("platewatch-audit", min_length=1, description="the audit sink's consumer group")
+    read_partitions: int = Field(6, ge=1, description="plate-reads partitions (topics create)")
+    replication_factor: int = Field(1, ge=1, description="replication factor (topics create)")
+    # the hot path
+    processing_guarantee: ProcessingGuarantee = Field("at_least_once", description="delivery guarantee")
+    batch_max_reads: int = Field(5000, ge=1, description="most reads taken in one batch")
+    batch_wait_ms: int = Field(5, ge=0, description="longest wait for a batch to fill")
+    commit_interval_ms: int = Field(100, ge=0, description="how often acknowledged offsets are committed")
+    # policy
+    policy_file: Path = Field(DEFAULT_POLICY, description="sharing policy (YAML)")
+    registry_file: Path = Field(DEFAULT_REGISTRY, description="agency registry (YAML)")
+    policy_check_seconds: float = Field(2.0, gt=0, description="how often to look for policy changes")
+    # operations
+    web_host: str = Field("127.0.0.1", description="address of /metrics, /healthz, /readyz")
+    web_port: int = Field(6066, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0: any free)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG shows plates in logs; INFO never does"
+    )
+    config: Path | None = Field(None, description="config file (TOML or YAML) read below flags and environment")
 
-    def kafka_client_options(self) -> dict[str, Any]:
-        """Security options for every aiokafka client (consumer, producer, admin)."""
-        opts: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers,
-            "security_protocol": self.security_protocol,
-        }
-        if self.security_protocol in {"SSL", "SASL_SSL"}:
-            from aiokafka.helpers import create_ssl_context  # noqa: PLC0415 (only with TLS)
-
-            opts["ssl_context"] = create_ssl_context(
-                cafile=self.ssl_cafile or None,
-                certfile=self.ssl_certfile or None,
-                keyfile=self.ssl_keyfile or None,
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        problems = []
+        if self.group_id == self.audit_group_id:
+            problems.append(
+                f"group_id and audit_group_id are both {self.group_id!r}: the worker and the audit sink "
+                "would join one consumer group and take each other's partitions; give them different ids"
             )
-        if self.security_protocol.startswith("SASL"):
-            opts["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
-            opts["sasl_plain_username"] = self.sasl_username
-            opts["sasl_plain_password"] = self.sasl_password
-        return opts
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            problems.append(f"security_protocol {self.security_protocol} needs sasl_username")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            problems.append("ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def password(self) -> str:
+        """The SASL password: from `sasl_password_file` when set, else `sasl_password`."""
+        if self.sasl_password_file is not None:
+            try:
+                return self.sasl_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(f"sasl_password_file {self.sasl_password_file}: {exc.strerror}") from None
+        return self.sasl_password.get_secret_value()
+
+    def as_environment(self) -> dict[str, str]:
+        """The settings that differ from the defaults as PLATEWATCH_* variables, for a child process."""
+        env = {}
+        for name in self.model_fields_set | {k for k, v in self.model_dump().items() if v != _DEFAULTS.get(k)}:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[ENV_PREFIX + name.upper()] = text
+        env.pop(ENV_PREFIX + "CONFIG", None)  # its values are all in the variables above
+        return env
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ConfigFileSource(settings_cls, init_settings, env_settings)
+
+
+_DEFAULTS = {name: field.default for name, field in Settings.model_fields.items()}
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The config file named by the `config` setting (flag or environment), below both."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource, env: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self.path = init().get("config") or env().get("config")
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        return read_config_file(Path(self.path)) if self.path else {}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML or YAML file of settings (keys as the setting names, e.g. `bootstrap_servers`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"config file {path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"config file {path}: expected a table of settings")
+    section = data.get("platewatch", data)  # a [platewatch] table, or settings at the top level
+    return {str(k).replace("-", "_"): v for k, v in section.items()}
+
+
+def build_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from flags (`overrides`), the environment and the config file; every problem at once."""
+    values = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """Every bad field with the value given, except secrets (their value is never shown)."""
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error["loc"]) or "settings"
+        shown = "" if name in SECRET_FIELDS or not error["loc"] else f" (got {error.get('input')!r})"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}{shown}")
+    return f"invalid settings ({len(parts)}): " + "; ".join(parts)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    for f in fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
-        env = ENV_PREFIX + f.name.upper()
-        parser.add_argument(flag, dest=f"setting_{f.name}", default=None, help=f"{f.metadata['help']} [${env}]")
-
-
-def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    for f in fields(Settings):
-        raw = getattr(args, f"setting_{f.name}", None) if args is not None else None
-        if raw is None:
-            raw = env.get(ENV_PREFIX + f.name.upper())
-        if raw is None:
+    """A flag per setting (`--bootstrap-servers` for `bootstrap_servers`), except the secrets."""
+    group = parser.add_argument_group("settings (flag, else $PLATEWATCH_<NAME>, else config file, else default)")
+    for name, field in Settings.model_fields.items():
+        if name in SECRET_FIELDS:  # refused with a pointer (and not taken as an abbreviation of another flag)
+            group.add_argument("--" + name.replace("_", "-"), action=_RefuseSecretFlag, help=argparse.SUPPRESS)
             continue
-        values[f.name] = _convert(f.name, f.default, raw)
-    return Settings(**values)
+        env = ENV_PREFIX + name.upper()
+        group.add_argument(
+            "--" + name.replace("_", "-"), dest=f"setting_{name}", default=None, help=f"{field.description} [${env}]"
+        )
 
 
-def _convert(name: str, default: object, raw: str) -> object:
-    try:
-        if isinstance(default, bool):
-            return raw.lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, Path):
-            return Path(raw)
-    except ValueError:
-        raise SystemExit(f"setting {name}: {raw!r} is not a valid {type(default).__name__}") from None
-    return raw
+class _RefuseSecretFlag(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        name = self.dest
+        parser.error(
+            f"{self.option_strings[0]} is not taken (a flag shows in `ps`): set {ENV_PREFIX}{name.upper()}, "
+            f"put it in the config file, or use --{name.replace('_', '-')}-file"
+        )
+
+
+def settings_from(args: argparse.Namespace | None = None) -> Settings:
+    """Settings from parsed flags (see `add_settings_arguments`), the environment and the config file."""
+    overrides: dict[str, Any] = {}
+    if args is not None:
+        for name in Settings.model_fields:
+            value = getattr(args, f"setting_{name}", None)
+            if value is not None:
+                overrides[name] = value
+    return build_settings(overrides)

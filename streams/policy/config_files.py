@@ -13,12 +13,16 @@ from typing import Any
 import jsonschema
 import yaml
 
+from streams.errors import InputRefusedError
+
 # streams/schemas links to the top-level schemas/, so an installed package carries them too
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(InputRefusedError, ValueError):
     """A configuration file that is refused whole. `problems` lists every error found."""
+
+    hint = "fix the file (`platewatch policy check FILE` lists every problem with its line)"
 
     def __init__(self, source: str, problems: list[str]) -> None:
         super().__init__(f"{source}: refused: " + "; ".join(problems))

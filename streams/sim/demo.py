@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from collections import Counter
 from typing import TextIO
@@ -25,29 +24,6 @@ from streams.policy.jurisdiction_filter import SharingPolicy
 from streams.policy.store import PolicyStore
 from streams.sim.camera_feed import CameraFeed, FeedSettings
 from streams.sim.sample_hotlists import load_sample_hotlists
-
-
-def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser("demo", help="run the pipeline on an embedded default, no services needed")
-    demo.add_argument("--seconds", type=float, default=20.0, help="stop after this long (default 20)")
-    demo.add_argument("--rate", type=int, default=2000, help="simulated reads per second (default 2000)")
-    demo.add_argument("--hit-rate", type=float, default=0.002, help="share of reads on a hotlist")
-    demo.add_argument("--bad-rate", type=float, default=0.001, help="share of malformed reads")
-    demo.add_argument("--hotlist-size", type=int, default=200_000, help="synthetic NCIC entries")
-    demo.add_argument("--metrics-port", type=int, default=9464, help="serve /metrics here (0: off)")
-    demo.add_argument("--max-alerts-shown", type=int, default=25)
-    demo.add_argument("--kafka", action="store_true", help="run through the local broker with a real worker")
-    demo.add_argument("--bootstrap-servers", default="127.0.0.1:9092", help="with --kafka: the broker")
-    demo.set_defaults(handler=cmd_demo)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    if args.kafka:
-        from streams.sim.kafka_demo import run_demo_on_kafka  # noqa: PLC0415 (needs the broker)
-
-        code: int = run_demo_on_kafka(args)
-        return code
-    return asyncio.run(run_demo(args, sys.stdout))
 
 
 class DispatchConsole:

@@ -9,22 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from streams.hotlists.index import HotlistIndex
+from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_list_async
 from streams.kafka.tail_alerts import format_alert
 from streams.kafka.topic_setup import create_topics, topic_specs
-from streams.ops.settings import Settings
+from streams.ops.settings import settings_from
 from streams.pipeline.topics import TopicNames
-from streams.policy.config_files import ConfigFileError
 from streams.policy.store import load_policy
 from streams.sim.camera_feed import FeedSettings
 from streams.sim.sample_hotlists import load_sample_hotlists
@@ -38,31 +37,23 @@ def run_demo_on_kafka(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     prefix = f"demo-{int(time.time())}."
-    settings = Settings(bootstrap_servers=args.bootstrap_servers, topic_prefix=prefix)
+    settings = settings_from(args).model_copy(update={"topic_prefix": prefix})
+    clients = KafkaClients(settings)
     names = TopicNames.with_prefix(prefix)
-    try:
-        policy = load_policy(settings.policy_file, settings.registry_file)
-    except ConfigFileError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    policy = load_policy(settings.policy_file, settings.registry_file)
     print(f"demo on Kafka at {settings.bootstrap_servers}, topics {prefix}*")
-    try:
-        created, _ = await create_topics(settings, topic_specs(settings, names, policy))
-    except Exception as exc:
-        print(f"cannot reach Kafka at {settings.bootstrap_servers} ({exc}); start it with `make kafka-up`")
-        return 1
+    created, _ = await create_topics(clients, settings, topic_specs(settings, names, policy))
     print(f"created {len(created)} topics")
     index = HotlistIndex()
     size = min(args.hotlist_size, 50_000)
     load_sample_hotlists(index, size)
     for stats in index.stats():
         entries = list(index.entries(stats.info.list_id))
-        await publish_list_async(
-            settings.bootstrap_servers, stats.info, entries, replace=False, topic=names.hotlist_updates
-        )
+        await publish_list_async(clients, stats.info, entries, replace=False, topic=names.hotlist_updates)
         print(f"published hotlist {stats.info.list_id}: {len(entries):,} entries")
     log = Path(tempfile.mkdtemp(prefix="platewatch-demo-")) / "worker.log"
-    worker = WorkerChild(settings.bootstrap_servers, prefix, log, "--log-level", "WARNING").start()
+    worker = WorkerChild(settings.bootstrap_servers, prefix, log, "--log-level", "WARNING")
+    worker.start(env={**os.environ, **settings.as_environment()})
     try:
         try:
             await worker.wait_ready(timeout=120)
@@ -70,7 +61,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"the worker did not become ready: {exc}")
             return 1
         print(f"worker ready: http://127.0.0.1:{worker.port}/metrics (log {log})\n")
-        tail = asyncio.create_task(_tail_all(settings, names, args.max_alerts_shown))
+        tail = asyncio.create_task(_tail_all(clients, names, args.max_alerts_shown))
         feed = FeedSettings(hit_rate=args.hit_rate, bad_rate=args.bad_rate, seed=11)
         await simulate(settings, index, feed, rate=args.rate, seconds=args.seconds)
         await asyncio.sleep(2)
@@ -87,14 +78,10 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _tail_all(settings: Settings, names: TopicNames, max_shown: int) -> None:
-    consumer = AIOKafkaConsumer(
-        **settings.kafka_client_options(),
-        group_id=None,
-        auto_offset_reset="earliest",
-        metadata_max_age_ms=2000,
+async def _tail_all(clients: KafkaClients, names: TopicNames, max_shown: int) -> None:
+    consumer = await clients.start(
+        clients.consumer(group_id=None, auto_offset_reset="earliest", metadata_max_age_ms=2000)
     )
-    await consumer.start()
     consumer.subscribe(pattern=f"^{re.escape(names.alerts_prefix)}.*")
     shown = 0
     try:

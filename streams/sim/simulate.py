@@ -7,13 +7,12 @@ import sys
 import time
 from typing import TextIO
 
-from aiokafka import AIOKafkaProducer
-
+from streams.errors import InputRefusedError
 from streams.hotlists.index import HotlistIndex
+from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
-from streams.policy.jurisdiction_filter import SharingPolicy
-from streams.policy.store import PolicyStore
+from streams.policy.store import load_policy
 from streams.sim.camera_feed import CameraFeed, FeedSettings
 
 
@@ -26,15 +25,13 @@ async def simulate(
     seconds: float,
     out: TextIO = sys.stderr,
 ) -> int:
-    store = PolicyStore(settings.policy_file, settings.registry_file)
-    policy = store.current
-    if not isinstance(policy, SharingPolicy):
-        out.write("simulate: the policy files did not load\n")
-        return 1
+    policy = load_policy(settings.policy_file, settings.registry_file)
     feed = CameraFeed(index, policy.registry, feed_settings)
     topic = TopicNames.with_prefix(settings.topic_prefix).plate_reads
-    producer = AIOKafkaProducer(**settings.kafka_client_options(), linger_ms=5, acks=1, max_batch_size=1 << 20)
-    await producer.start()
+    clients = KafkaClients(settings)
+    if not await clients.topic_partitions(topic):
+        raise InputRefusedError(f"topic {topic} does not exist", hint="run `platewatch topics create` first")
+    producer = await clients.start(clients.producer(linger_ms=5, acks=1, max_batch_size=1 << 20))
     sent = 0
     started = time.monotonic()
     tick = 0.05

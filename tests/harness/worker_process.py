@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.kafka.metadata import topic_partitions
+from streams.kafka.clients import KafkaClients
+from streams.ops.settings import Settings, build_settings
 from streams.sim.worker_child import WorkerChild
 
 
@@ -40,9 +40,15 @@ class WorkerProcess(WorkerChild):
         self.proc.wait(10)
 
 
-async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
+def clients_for(target: str | Settings) -> KafkaClients:
+    """Clients for whole settings, or for a bootstrap address with the PLATEWATCH_* environment (so the
+    benchmarks and their child processes run secured when the environment says so)."""
+    return KafkaClients(target if isinstance(target, Settings) else build_settings({"bootstrap_servers": target}))
+
+
+async def produce(target: str | Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
+    clients = clients_for(target)
+    producer = await clients.start(clients.producer(acks="all", linger_ms=5))
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in messages]
         await asyncio.gather(*futures)
@@ -50,15 +56,15 @@ async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | N
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, settle: float = 1.5, timeout: float = 30) -> list[Any]:
+async def read_topic(target: str | Settings, topic: str, *, settle: float = 1.5, timeout: float = 30) -> list[Any]:
     """Every record of a topic, read from the start until nothing new arrives for `settle` seconds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
+    clients = clients_for(target)
     out: list[Any] = []
+    tps = await clients.topic_partitions(topic, wait_s=5)
+    if not tps:
+        return out
+    consumer = await clients.start(clients.consumer(enable_auto_commit=False, group_id=None))
     try:
-        tps = await topic_partitions(consumer, topic, wait_s=5)
-        if not tps:
-            return out
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         deadline = time.monotonic() + timeout

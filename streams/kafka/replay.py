@@ -1,28 +1,11 @@
-"""Reading whole topics: partitions (waiting for metadata, which aiokafka fetches lazily), and a
-replay from the beginning to the end offsets seen when it starts."""
+"""Reading whole topics: a replay from the beginning to the end offsets seen when it starts."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-
-
-async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, wait_s: float = 30) -> list[TopicPartition]:
-    """Every partition of `topic`; [] when the topic does not exist after `wait_s` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while True:
-        parts = consumer.partitions_for_topic(topic)
-        if parts:
-            return [TopicPartition(topic, p) for p in sorted(parts)]
-        if loop.time() >= deadline:
-            return []
-        consumer._client.add_topic(topic)
-        await consumer._client.force_metadata_update()
-        await asyncio.sleep(0.2)
 
 
 async def read_to_end(
