@@ -19,7 +19,7 @@ help:
 	@echo "make kafka-up    start the local Apache Kafka broker (127.0.0.1:$(KAFKA_PORT))"
 	@echo "make kafka-down  stop it and remove its data"
 	@echo "make cluster-up  start a 3-node KRaft cluster on 127.0.0.1:29092-29094"
-	@echo "make lint        ruff and mypy"
+	@echo "make lint        ruff, mypy and the import contracts"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -37,6 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check streams tests benchmarks
 	$(VENV)/bin/ruff format --check streams tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
