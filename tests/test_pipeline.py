@@ -69,3 +69,37 @@ def test_bad_reads_become_dead_letters_with_original_bytes_and_source() -> None:
     assert (headers["platewatch.source.partition"], headers["platewatch.source.offset"]) == (b"3", b"42")
     assert dict(result.dead_letters[1].headers)["platewatch.reason"] == b"plate_non_ascii"
     assert result.dlq_reasons == {"not_json": 1, "plate_non_ascii": 1}
+
+
+def test_a_read_that_raises_is_dead_lettered_as_internal_error_in_the_same_format() -> None:
+    pill = read("r5", "7SDQ551")[:-1] + b',"vendor":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    result = pipeline().process(
+        [
+            InboundRecord(pill, b"cam", "plate-reads", 1, 7, 1),
+            InboundRecord(read("r6", "7SDQ551"), None, "plate-reads", 1, 8),
+        ]
+    )
+    [dead] = result.dead_letters
+    assert (dead.topic, dead.key, dead.value) == ("plate-reads.dlq", b"cam", pill)
+    assert [name for name, _ in dead.headers] == [
+        "platewatch.reason",
+        "platewatch.error",
+        "platewatch.source.topic",
+        "platewatch.source.partition",
+        "platewatch.source.offset",
+        "platewatch.exception",
+    ]
+    headers = dict(dead.headers)
+    assert headers["platewatch.reason"] == b"internal_error" and headers["platewatch.exception"] == b"RecursionError"
+    assert headers["platewatch.error"].startswith(b"RecursionError: maximum recursion depth exceeded")
+    assert result.dlq_reasons == {"internal_error": 1} and result.internal_errors == 1 and result.processed == 1
+    assert sorted(o.topic for o in result.alerts) == [f"alerts.{LAPD}", f"alerts.{SDPD}"]  # r6 goes on
+
+
+def test_process_isolating_is_process_when_nothing_raises() -> None:
+    records = [
+        InboundRecord(read(f"r{i}", "7SDQ551" if i % 3 else "XYZ123"), None, "plate-reads", 0, i) for i in range(9)
+    ]
+    records.append(InboundRecord(b"{", None, "plate-reads", 0, 9))
+    plain, safe = pipeline().process(records), pipeline().process_isolating(records)
+    assert safe.outbound() == plain.outbound() and safe.reads == plain.reads == 10

@@ -91,6 +91,8 @@ def test_decoder_and_schema_agree(doc: dict[str, Any], reason: ReadRejection | N
         (b"", ReadRejection.NOT_JSON),
         (None, ReadRejection.NOT_JSON),
         (b'{"read_id": "' + b"x" * 20000 + b'"}', ReadRejection.OVERSIZE),
+        # nested deeper than the stack allows: msgspec raises RecursionError, not a DecodeError
+        (orjson.dumps(GOOD)[:-1] + b',"vendor":' + b"[" * 3000 + b"]" * 3000 + b"}", ReadRejection.INTERNAL_ERROR),
     ],
 )
 def test_messages_that_are_not_reads(value: bytes | None, reason: ReadRejection) -> None:
@@ -104,3 +106,14 @@ def test_decoded_read_normalises_state_and_time() -> None:
     assert read.plate_state == "CA"
     assert read.time_ms == 1_795_773_600_123  # 2026-11-27T10:00:00.123Z
     assert [c.plate for c in read.candidates] == ["7ABC128"]
+
+
+def test_a_message_that_raises_is_rejected_and_the_batch_goes_on() -> None:
+    deep = orjson.dumps(GOOD)[:-1] + b',"vendor":' + b'{"a":' * 2000 + b"1" + b"}" * 2000 + b"}"
+    good, bad = decode_batch([orjson.dumps(GOOD), deep, b"[]", orjson.dumps(GOOD)])
+    assert [i for i, _ in good] == [0, 3]
+    assert [(b.index, b.reason, b.exception) for b in bad] == [
+        (1, "internal_error", "RecursionError"),
+        (2, "not_object", ""),
+    ]
+    assert bad[0].detail.startswith("RecursionError: ")

@@ -2,6 +2,11 @@
 
 Plain code with no Kafka import: the worker feeds it consumer records and sends what it returns;
 the demo feeds it simulated reads. Nothing here waits on I/O.
+
+No record may stop a partition: whatever decoding or sharing one read raises sends that read to the
+dead letters (`internal_error`) and the batch goes on; `Pipeline.process_isolating` also survives an
+exception in the batch-wide steps (plate encoding, matching) by bisecting the batch down to the
+record that causes it.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import orjson
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import Hit
 from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms, recipients
-from streams.pipeline.read_decoder import PlateRead, Rejected, decode_batch
+from streams.pipeline.read_decoder import PlateRead, ReadRejection, Rejected, decode_batch, internal_error
 from streams.pipeline.topics import TopicNames
 from streams.plates.codes import encode_plates
+from streams.policy.agencies import AgencyRegistry
 from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
 from streams.policy.share_audit import audit_record
 
@@ -92,6 +98,31 @@ class BatchResult:
 
     def outbound(self) -> list[Outbound]:
         return [*self.alerts, *self.audits, *self.dead_letters]
+
+    @property
+    def internal_errors(self) -> int:
+        """Records dead-lettered because processing them raised (what a circuit breaker counts)."""
+        return self.dlq_reasons[ReadRejection.INTERNAL_ERROR.value]
+
+    @property
+    def processed(self) -> int:
+        """Records matched against the hotlists (every record is either that or a dead letter)."""
+        return self.reads - len(self.dead_letters)
+
+    def merge(self, other: BatchResult) -> None:
+        """Add the result of another batch (a part of this one) to this one."""
+        self.reads += other.reads
+        self.alerts += other.alerts
+        self.audits += other.audits
+        self.dead_letters += other.dead_letters
+        self.emitted += other.emitted
+        self.matches.update(other.matches)
+        self.denied.update(other.denied)
+        self.decisions.update(other.decisions)
+        self.dlq_reasons.update(other.dlq_reasons)
+        self.hits += other.hits
+        self.denied_shares += other.denied_shares
+        self.sent += other.sent
 
 
 Clock = Callable[[], float]
@@ -169,12 +200,79 @@ class Pipeline:
         registry = policy.registry if isinstance(policy, SharingPolicy) else None
         emitted_ms = int(self.clock() * 1000)
         emitted_at = iso_ms(emitted_ms)  # one timestamp per batch: its alerts leave together
+        by_read: dict[int, list[Hit]] = {}
         for hit in hits:
-            read = reads[hit.read_index]
-            record = records[positions[hit.read_index]]
+            by_read.setdefault(hit.read_index, []).append(hit)
+        for k, its_hits in by_read.items():
+            record = records[positions[k]]
+            try:
+                self._share(reads[k], record, its_hits, policy, registry, emitted_at, result)
+            except Exception as exc:
+                self._dead_letter(record, internal_error(positions[k], exc), result, exc)
+        return result
+
+    def process_isolating(self, records: Sequence[RecordLike], retries: int = 1) -> BatchResult:
+        """`process`, made safe against any one record: never raises an Exception.
+
+        When nothing raises this is `process`, at the same cost. A batch that raises as a whole
+        (plate encoding, matching or the policy lookup, which `process` does for the whole batch at
+        once) is tried `retries` more times, then bisected: a half that goes through is kept, a half
+        that raises is split again, down to the record that raises on its own, which goes to the dead
+        letters as `internal_error`. Every other record is processed as usual, alerts and audits
+        included. The result accounts for every record once, as `process` would.
+        """
+        failure: Exception | None = None
+        for _ in range(max(retries, 0) + 1):
+            try:
+                return self.process(records)
+            except Exception as exc:
+                failure = exc
+        assert failure is not None
+        log.warning(
+            "a batch of %d records failed %d times (%s); bisecting it to set aside the record at fault",
+            len(records),
+            max(retries, 0) + 1,
+            type(failure).__name__,
+        )
+        log.debug("the batch failure", exc_info=failure)
+        return self._isolate(records, failure)
+
+    def _isolate(self, records: Sequence[RecordLike], failure: Exception) -> BatchResult:
+        """The result of records whose batch raised `failure`: halves processed, or bisected again."""
+        if len(records) <= 1:
+            result = BatchResult(reads=len(records))
+            for record in records:
+                self._dead_letter(record, internal_error(0, failure), result, failure)
+            return result
+        result = BatchResult()
+        mid = len(records) // 2
+        for part in (records[:mid], records[mid:]):
+            try:
+                piece = self.process(part)
+            except Exception as exc:
+                piece = self._isolate(part, exc)
+            result.merge(piece)
+        return result
+
+    def _share(
+        self,
+        read: PlateRead,
+        record: RecordLike,
+        hits: list[Hit],
+        policy: SharingPolicy | NoPolicy,
+        registry: AgencyRegistry | None,
+        emitted_at: str,
+        result: BatchResult,
+    ) -> None:
+        """The alerts and audits of one read's hits. They join `result` only once all are built: a read
+        is shared in full, or (when building its outputs raises) not at all, and dead-lettered."""
+        audits: list[Outbound] = []
+        alerts: list[Outbound] = []
+        emitted: list[EmittedAlert] = []
+        sent: list[tuple[PlateRead, Hit, str]] = []
+        denied: list[tuple[PlateRead, Hit, str, str]] = []
+        for hit in hits:
             info = self.index.list_info(hit.entry.list_id)
-            result.matches[(hit.entry.list_id, hit.kind.value)] += 1
-            result.hits.append((read, hit))
             the_id = alert_id(read.read_id, hit)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -197,31 +295,55 @@ class Pipeline:
                     recipient=recipient,
                     purpose=PURPOSE,
                 )
-                result.audits.append(
-                    Outbound(self.topics.share_audit, audit.audit_id.encode(), orjson.dumps(audit.to_json()))
-                )
-                result.decisions["allow" if decision.allowed else "deny"] += 1
+                audits.append(Outbound(self.topics.share_audit, audit.audit_id.encode(), orjson.dumps(audit.to_json())))
                 if not decision.allowed:
                     # a profile rule's id, or why no rule could decide: both bounded by the policy
-                    reason = decision.rule
-                    result.denied[reason] += 1
-                    result.denied_shares.append((read, hit, recipient, decision.rule))
+                    denied.append((read, hit, recipient, decision.rule))
                     continue
                 if shared is None:
                     shared = alert_document(read, hit, info, recipient, emitted_at, the_id)
                 doc = {**shared, "recipient_ori": recipient}
-                result.alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
-                result.emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp, doc))
-                result.sent.append((read, hit, recipient))
-        return result
+                alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
+                emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp, doc))
+                sent.append((read, hit, recipient))
+        # all built: nothing below raises
+        for hit in hits:
+            result.matches[(hit.entry.list_id, hit.kind.value)] += 1
+            result.hits.append((read, hit))
+        result.audits += audits
+        result.alerts += alerts
+        result.emitted += emitted
+        result.sent += sent
+        result.denied_shares += denied
+        if sent:
+            result.decisions["allow"] += len(sent)
+        if denied:
+            result.decisions["deny"] += len(denied)
+            for *_, rule in denied:
+                result.denied[rule] += 1
 
-    def _dead_letter(self, record: RecordLike, rej: Rejected, result: BatchResult) -> None:
+    def _dead_letter(
+        self, record: RecordLike, rej: Rejected, result: BatchResult, exc: BaseException | None = None
+    ) -> None:
+        """The record, with its original bytes and key, to the dead-letter topic. Must not raise."""
         result.dlq_reasons[rej.reason] += 1
-        headers = (
+        headers: tuple[tuple[str, bytes], ...] = (
             ("platewatch.reason", rej.reason.encode()),
-            ("platewatch.error", rej.detail.encode()[:1000]),
-            ("platewatch.source.topic", record.topic.encode()),
+            ("platewatch.error", rej.detail.encode(errors="backslashreplace")[:1000]),
+            ("platewatch.source.topic", record.topic.encode(errors="backslashreplace")),
             ("platewatch.source.partition", str(record.partition).encode()),
             ("platewatch.source.offset", str(record.offset).encode()),
         )
+        if rej.exception:
+            headers += (("platewatch.exception", rej.exception.encode(errors="backslashreplace")),)
+            # where and what, never the message at this level: it may quote the read (its plate)
+            log.warning(
+                "record %s/%s@%s set aside as internal_error: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                rej.exception,
+            )
+            if exc is not None:
+                log.debug("the record's exception", exc_info=exc)
         result.dead_letters.append(Outbound(self.topics.dlq, record.key, record.value or b"", headers))

@@ -32,6 +32,9 @@ class ReadRejection(enum.StrEnum):
     BAD_TIME = "bad_time"
     BAD_ORI = "bad_agency_ori"
     BAD_STATE = "bad_state"
+    # an exception other than a decode error while decoding or processing the read (a nesting
+    # too deep for the decoder, a bug): the read is set aside so that the rest of its batch goes on
+    INTERNAL_ERROR = "internal_error"
     # plate rejections come from plates.PlateRejection and are added by the pipeline
 
 
@@ -82,6 +85,21 @@ class Rejected:
     index: int  # position in the batch
     reason: str
     detail: str
+    exception: str = ""  # class name of the exception, for an internal error
+
+
+def internal_error(index: int, exc: BaseException) -> Rejected:
+    """The rejection of a read whose decoding or processing raised `exc`."""
+    return Rejected(index, ReadRejection.INTERNAL_ERROR.value, error_detail(exc), type(exc).__name__)
+
+
+def error_detail(exc: BaseException) -> str:
+    """The exception's class and message, bounded (the message may quote the read: a DLQ header only)."""
+    try:
+        message = str(exc)
+    except Exception:  # an exception's __str__ may itself be what is broken
+        message = "(the message could not be rendered)"
+    return f"{type(exc).__name__}: {message}"[:300]
 
 
 _DECODER = msgspec.json.Decoder(PlateRead)
@@ -135,20 +153,32 @@ def _reason(exc: msgspec.DecodeError) -> ReadRejection:
 
 
 def decode_read(value: bytes | None) -> PlateRead | tuple[ReadRejection, str]:
-    """One message: a PlateRead, or (reason, detail)."""
+    """One message: a PlateRead, or (reason, detail). Never raises (an Exception, that is)."""
+    result = _decode_one(value)
+    return result if isinstance(result, PlateRead) else result[:2]
+
+
+def _decode_one(value: bytes | None) -> PlateRead | tuple[ReadRejection, str, str]:
+    """A PlateRead, or (reason, detail, the exception's class name for an internal error)."""
     if value is None:
-        return ReadRejection.NOT_JSON, "message has no value"
+        return ReadRejection.NOT_JSON, "message has no value", ""
     if len(value) > MAX_MESSAGE_BYTES:
-        return ReadRejection.OVERSIZE, f"{len(value)} bytes, at most {MAX_MESSAGE_BYTES}"
+        return ReadRejection.OVERSIZE, f"{len(value)} bytes, at most {MAX_MESSAGE_BYTES}", ""
     try:
         read = _DECODER.decode(value)
+        problem = _field_problem(read)
     except msgspec.DecodeError as exc:
-        return _reason(exc), str(exc)[:300]
-    return _field_problem(read) or read
+        return _reason(exc), str(exc)[:300], ""
+    except Exception as exc:
+        # msgspec raises RecursionError for a value nested deeper than the interpreter's stack
+        # allows (an unknown field holding `[[[[...`): one message must never stop the partition
+        return ReadRejection.INTERNAL_ERROR, error_detail(exc), type(exc).__name__
+    return (*problem, "") if problem else read
 
 
 def decode_batch(values: Sequence[bytes | None]) -> tuple[list[tuple[int, PlateRead]], list[Rejected]]:
-    """Good reads with their batch positions, and the rejected ones with reasons."""
+    """Good reads with their batch positions, and the rejected ones with reasons. Never raises for a
+    message: whatever one raises, that message is rejected (`internal_error`) and the batch goes on."""
     good: list[tuple[int, PlateRead]] = []
     bad: list[Rejected] = []
     decode = _DECODER.decode
@@ -159,9 +189,11 @@ def decode_batch(values: Sequence[bytes | None]) -> tuple[list[tuple[int, PlateR
                 if _field_problem(read) is None:
                     good.append((i, read))
                     continue
-            except msgspec.DecodeError:
+            except Exception:  # which exception, and why, is sorted out below, off the fast path
                 pass
-        result = decode_read(value)
-        assert not isinstance(result, PlateRead)
-        bad.append(Rejected(i, result[0].value, result[1]))
+        result = _decode_one(value)
+        if isinstance(result, PlateRead):  # failed once, then decoded: a read like any other
+            good.append((i, result))
+            continue
+        bad.append(Rejected(i, result[0].value, result[1], result[2]))
     return good, bad
