@@ -1,0 +1,108 @@
+"""Every Kafka client is built by the factory, from the settings: TLS and SASL reach all of them."""
+
+from __future__ import annotations
+
+import ast
+import ssl
+from pathlib import Path
+
+import pytest
+
+from streams.kafka.clients import KafkaClients
+from streams.ops.settings import build_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTORY = ROOT / "streams" / "kafka" / "clients.py"
+# client classes of every Kafka library a module could reach for
+CLIENT_CLASSES = {
+    "AIOKafkaConsumer", "AIOKafkaProducer", "AIOKafkaAdminClient", "AIOKafkaClient",
+    "Consumer", "Producer", "AdminClient", "DeserializingConsumer", "SerializingProducer",
+}  # fmt: skip
+SECRET = "Pa55-for-tests-only"
+
+
+def client_constructions(path: Path) -> list[str]:
+    """`Class(...)` calls of a Kafka client class, and faust apps built without the factory's options."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in CLIENT_CLASSES:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}(...)")
+        if name == "App" and not any(
+            k.arg is None and "faust_app_options" in ast.unparse(k.value) for k in node.keywords
+        ):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} faust App without faust_app_options()")
+    return found
+
+
+def product_modules() -> list[Path]:
+    return [
+        p
+        for folder in ("streams", "benchmarks", "tests/harness")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        if p != FACTORY
+    ]
+
+
+def test_no_module_builds_a_kafka_client_itself() -> None:
+    offenders = [hit for path in product_modules() for hit in client_constructions(path)]
+    assert offenders == [], "build clients with streams.kafka.clients.KafkaClients:\n" + "\n".join(offenders)
+
+
+def test_the_scan_finds_a_client_built_by_hand(tmp_path: Path) -> None:
+    sneaky = ROOT / "streams" / "kafka" / "_scan_probe.py"  # inside ROOT so relative paths work
+    sneaky.write_text("import aiokafka\nc = aiokafka.AIOKafkaConsumer('t', bootstrap_servers='x')\n")
+    try:
+        assert client_constructions(sneaky) == ["streams/kafka/_scan_probe.py:2 AIOKafkaConsumer(...)"]
+    finally:
+        sneaky.unlink()
+
+
+def secured(**more: object) -> KafkaClients:
+    return KafkaClients(
+        build_settings(
+            {
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": "worker",
+                "sasl_password": SECRET,
+                **more,
+            }
+        )
+    )
+
+
+async def test_sasl_and_tls_reach_every_kind_of_client() -> None:
+    clients = secured()
+    opts = clients.aiokafka_options()
+    assert opts["security_protocol"] == "SASL_SSL"
+    assert (opts["sasl_mechanism"], opts["sasl_plain_username"], opts["sasl_plain_password"]) == (
+        "SCRAM-SHA-512", "worker", SECRET,
+    )  # fmt: skip
+    assert isinstance(opts["ssl_context"], ssl.SSLContext)
+    # the built clients themselves carry them (aiokafka keeps them on its connection manager)
+    for client in (clients.consumer("t"), clients.producer(), clients.admin()):
+        inner = getattr(client, "_client", None) or client.client
+        assert inner._security_protocol == "SASL_SSL"
+        assert inner._sasl_mechanism == "SCRAM-SHA-512"
+        assert inner._sasl_plain_password == SECRET
+        assert inner._ssl_context is opts["ssl_context"]
+        await (getattr(client, "stop", None) or client.close)()
+    rd = clients.librdkafka_config()
+    assert (rd["security.protocol"], rd["sasl.mechanism"], rd["sasl.username"], rd["sasl.password"]) == (
+        "sasl_ssl", "SCRAM-SHA-512", "worker", SECRET,
+    )  # fmt: skip
+    faust_opts = clients.faust_app_options()
+    assert faust_opts["broker_credentials"].username == "worker"
+    assert "ssl_context" not in KafkaClients(build_settings()).aiokafka_options()
+
+
+def test_a_missing_ca_file_is_a_configuration_error_without_the_password(tmp_path: Path) -> None:
+    from streams.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        secured(ssl_cafile=tmp_path / "missing-ca.pem").aiokafka_options()
+    assert SECRET not in str(caught.value)
