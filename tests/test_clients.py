@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.errors import ConfigurationError
 from streams.kafka.clients import KafkaClients
 from streams.ops.settings import build_settings
 
@@ -101,8 +102,6 @@ async def test_sasl_and_tls_reach_every_kind_of_client() -> None:
 
 
 def test_a_missing_ca_file_is_a_configuration_error_without_the_password(tmp_path: Path) -> None:
-    from streams.errors import ConfigurationError
-
     with pytest.raises(ConfigurationError) as caught:
         secured(ssl_cafile=tmp_path / "missing-ca.pem").aiokafka_options()
     assert SECRET not in str(caught.value)
