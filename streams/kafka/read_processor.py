@@ -27,6 +27,7 @@ from streams.kafka.hotlist_replica import HotlistReplica
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import BatchResult, Pipeline
+from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
 from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class ReadProcessor:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.consuming = False
+        self.breaker = CircuitBreaker(
+            BreakerSettings(max_errors=settings.breaker_max_errors, max_error_ratio=settings.breaker_max_error_ratio)
+        )
         self._stopping = False
         self._loop_done = asyncio.Event()
         self._in_flight: asyncio.Task[None] | None = None
@@ -97,8 +101,9 @@ class ReadProcessor:
                 batch = await self.consumer.getmany(
                     timeout_ms=max(1, self.settings.batch_wait_ms), max_records=self.settings.batch_max_reads
                 )
-                if self._in_flight is not None and self._in_flight.done():
-                    self._in_flight.result()  # a batch whose outputs failed: crash, never commit past it
+                if self._in_flight is not None and self._in_flight.done() and self._in_flight.exception():
+                    await self._rewind(self._in_flight.exception())
+                    continue
                 if batch:
                     await self._process(batch)
                 else:
@@ -141,15 +146,52 @@ class ReadProcessor:
         # aiokafka's records already carry what the pipeline reads (value, key, topic, partition,
         # offset, timestamp): no copy per read
         records = [r for rs in batch.values() for r in rs]
-        result = self.pipeline.process(records)
+        result = self.pipeline.process_isolating(records)
+        if self.breaker.observe(result):
+            await self._open_circuit(batch)
+            return
         by_topic: dict[str, list[Record]] = {}
         for out in result.outbound():
             by_topic.setdefault(out.topic, []).append((out.key, out.value, out.headers))
         futures = await enqueue_all(self.producer, by_topic)
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
         if self._in_flight is not None:
-            await self._in_flight  # at most one batch awaits its acknowledgement: bounded memory
+            try:
+                await self._in_flight  # at most one batch awaits its acknowledgement: bounded memory
+            except Exception as exc:
+                await self._rewind(exc)  # this batch is re-read with the failed one
+                return
         self._in_flight = asyncio.create_task(self._acknowledged(futures, offsets, result, started))
+
+    async def _rewind(self, exc: BaseException | None) -> None:
+        """The outputs of a batch were not acknowledged (broker gone, timeout): never commit past it.
+        Every assigned partition goes back to its last acknowledged offset and is read again (at
+        least once: a re-sent alert keeps its id)."""
+        assert self.consumer is not None
+        self.metrics.output_failures.inc()
+        log.warning("outputs of a batch were not acknowledged (%s); re-reading from the last acknowledged offsets",
+                    type(exc).__name__)  # fmt: skip
+        self._in_flight = None
+        for tp in self.consumer.assignment():
+            position = self._acked.get(tp) or self._positions.get(tp)
+            if position is None:
+                committed = await self.consumer.committed(tp)
+                position = committed
+            if position is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, position)
+
+    async def _open_circuit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Too many internal errors: a bug, not bad input. Nothing of this batch is sent; its partitions
+        go back to its first offsets and consumption pauses, so no read (AMBER hits included) is
+        dead-lettered by the bug. /readyz says why; a restart with the fix resumes from there."""
+        assert self.consumer is not None
+        for tp, rs in batch.items():
+            self.consumer.seek(tp, rs[0].offset)
+        self.consumer.pause(*self.consumer.assignment())
+        self.metrics.breaker_open.set(1)
+        log.error("circuit breaker open, consumption paused: %s", self.breaker.reason)
 
     async def _acknowledged(
         self,

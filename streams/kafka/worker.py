@@ -83,6 +83,8 @@ class PlatewatchWorker:
             return "no valid sharing policy loaded"
         if not self.processor.consuming:
             return self.waiting_for
+        if self.processor.breaker.tripped:
+            return f"circuit breaker open, consumption paused: {self.processor.breaker.reason}"
         return None
 
     async def ensure_alert_topics(self) -> None:

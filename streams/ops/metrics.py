@@ -73,6 +73,16 @@ class PipelineMetrics:
         self.rebalances = Counter(
             f"{p}_consumer_rebalances", "Partitions revoked from this worker by a group rebalance", registry=registry
         )
+        self.output_failures = Counter(
+            f"{p}_output_failures",
+            "Batches whose alerts, audit records or dead letters were not acknowledged; re-read",
+            registry=registry,
+        )
+        self.breaker_open = Gauge(
+            f"{p}_circuit_breaker_open",
+            "1 while consumption is paused because internal errors passed the threshold",
+            registry=registry,
+        )
         self.policy = Info(f"{p}_policy", "Sharing policy version in force", registry=registry)
         self.policy_refused = Counter(
             f"{p}_policy_reload_refused", "Policy or registry files refused on reload", registry=registry

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     batch_max_reads: int = Field(5000, ge=1, description="most reads taken in one batch")
     batch_wait_ms: int = Field(5, ge=0, description="longest wait for a batch to fill")
     commit_interval_ms: int = Field(100, ge=0, description="how often acknowledged offsets are committed")
+    breaker_max_errors: int = Field(
+        20, ge=0, description="circuit breaker: pause after more than this many internal errors in 60 s ..."
+    )
+    breaker_max_error_ratio: float = Field(
+        0.05, ge=0, lt=1, description="... that are also more than this share of the reads (0.05 = 5%)"
+    )
     # policy
     policy_file: Path = Field(DEFAULT_POLICY, description="sharing policy (YAML)")
     registry_file: Path = Field(DEFAULT_REGISTRY, description="agency registry (YAML)")
