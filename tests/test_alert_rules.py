@@ -96,7 +96,8 @@ def scrape() -> Scrape:
         read("r4", "7SDQ551", agency=UNKNOWN),  # unknown reading agency: denied, fail closed
         read("r5", "NOHIT12"),  # no hit
     ]
-    bad = [b'{"read_id": "x"', read("r6", "АВС123"), b'{"read_id": "r7"}']
+    deep = b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}"  # raises inside the decoder: internal_error
+    bad = [b'{"read_id": "x"', read("r6", "АВС123"), b'{"read_id": "r7"}', deep]
     records = [
         InboundRecord(value, b"cam", "plate-reads", i % 3, i, NOW_MS - 250) for i, value in enumerate(good + bad)
     ]
@@ -129,7 +130,7 @@ def test_the_batch_really_exercised_the_pipeline() -> None:
     assert {kind for _, kind in batch.matches} == {"exact", "equivalent"}
     assert {list_id for list_id, _ in batch.matches} == {"bolo", "ncic"}
     assert batch.emitted and batch.denied["unknown_reading_agency"] >= 1 and len(batch.denied) >= 2
-    assert set(batch.dlq_reasons) >= {"not_json", "plate_non_ascii", "missing_field"}
+    assert set(batch.dlq_reasons) >= {"not_json", "plate_non_ascii", "missing_field", "internal_error"}
     assert any(r.read_id == "r3" for r, _ in batch.hits)  # the candidate-only hit
 
 
@@ -159,7 +160,7 @@ def test_every_family_has_samples_and_labelled_families_have_labelled_samples() 
     matches = families["platewatch_matches"].samples
     assert {(s.labels["list"], s.labels["kind"]) for s in matches} >= {("bolo", "exact"), ("ncic", "equivalent")}
     dead = {s.labels["reason"]: s.value for s in families["platewatch_dead_letters"].samples}
-    assert dead == {"not_json": 1, "plate_non_ascii": 1, "missing_field": 1}
+    assert dead == {"not_json": 1, "plate_non_ascii": 1, "missing_field": 1, "internal_error": 1}
     recipients = {s.labels["recipient"] for s in families["platewatch_alerts_emitted"].samples}
     assert {LAPD, SDPD} <= recipients
     assert "unknown_reading_agency" in {s.labels["reason"] for s in families["platewatch_shares_denied"].samples}
