@@ -17,14 +17,14 @@ from aiokafka import AIOKafkaProducer
 from streams.kafka.partitioning import partitions_for
 
 Headers = Sequence[tuple[str, bytes]]
-Record = tuple[bytes | None, bytes | None, Headers]
+OutRecord = tuple[bytes | None, bytes | None, Headers]
 
 
-async def send_batched(producer: AIOKafkaProducer, topic: str, records: Sequence[Record]) -> None:
+async def send_batched(producer: AIOKafkaProducer, topic: str, records: Sequence[OutRecord]) -> None:
     await asyncio.gather(*await enqueue(producer, topic, records))
 
 
-async def enqueue(producer: AIOKafkaProducer, topic: str, records: Sequence[Record]) -> list[asyncio.Future[Any]]:
+async def enqueue(producer: AIOKafkaProducer, topic: str, records: Sequence[OutRecord]) -> list[asyncio.Future[Any]]:
     """Hand the records to the producer; the futures resolve when the broker acknowledges them."""
     if not records:
         return []
@@ -55,7 +55,7 @@ async def enqueue(producer: AIOKafkaProducer, topic: str, records: Sequence[Reco
     return pending
 
 
-async def enqueue_all(producer: AIOKafkaProducer, by_topic: dict[str, list[Record]]) -> list[asyncio.Future[Any]]:
+async def enqueue_all(producer: AIOKafkaProducer, by_topic: dict[str, list[OutRecord]]) -> list[asyncio.Future[Any]]:
     """Every topic's records; the futures resolve when the broker acknowledges them."""
     futures: list[asyncio.Future[Any]] = []
     for topic, records in by_topic.items():

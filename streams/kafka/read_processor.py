@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from streams.kafka.batch_send import Record, enqueue_all
+from streams.kafka.batch_send import OutRecord, enqueue_all
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.ops.metrics import PipelineMetrics
@@ -150,7 +150,7 @@ class ReadProcessor:
         if self.breaker.observe(result):
             await self._open_circuit(batch)
             return
-        by_topic: dict[str, list[Record]] = {}
+        by_topic: dict[str, list[OutRecord]] = {}
         for out in result.outbound():
             by_topic.setdefault(out.topic, []).append((out.key, out.value, out.headers))
         futures = await enqueue_all(self.producer, by_topic)
