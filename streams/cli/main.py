@@ -58,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"platewatch {args.command}: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
-    except Exception as exc:
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a bug (or a cancelled task under it): one line, the rest with --debug
         if args.debug:
             raise
         logging.getLogger("streams").debug("internal error", exc_info=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from streams.errors import InputRefusedError
 from streams.kafka.batch_send import OutRecord, send_batched
 from streams.kafka.clients import KafkaClients
 from streams.kafka.replay import read_to_end
@@ -40,6 +41,8 @@ async def replay_dead_letters(
 ) -> ReplayReport:
     report = ReplayReport()
     partitions = await clients.topic_partitions(names.dlq)
+    if not partitions:
+        raise InputRefusedError(f"topic {names.dlq} does not exist", hint="check --topic-prefix")
     consumer = await clients.start(clients.consumer(group_id=None, enable_auto_commit=False))
     chosen: dict[str, list[OutRecord]] = {}
     try:
