@@ -293,7 +293,7 @@ def profile_pipeline(entries: int, reads: int) -> str:
     import io  # noqa: PLC0415
     import pstats  # noqa: PLC0415
 
-    from streams.pipeline.batch import InboundRecord, Pipeline  # noqa: PLC0415
+    from streams.pipeline.batch import Pipeline, SimulatedRecord  # noqa: PLC0415
     from streams.policy.store import PolicyStore  # noqa: PLC0415
 
     index = HotlistIndex()
@@ -301,7 +301,7 @@ def profile_pipeline(entries: int, reads: int) -> str:
     store = PolicyStore()
     policy = store.current
     feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=0.01, seed=9))  # type: ignore[union-attr]
-    records = [InboundRecord(v, k) for k, v in feed.batch(reads)]
+    records = [SimulatedRecord(v, k) for k, v in feed.batch(reads)]
     pipeline = Pipeline(index, lambda: store.current)
     prof = cProfile.Profile()
     prof.enable()

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.ops.metrics import PipelineMetrics
-from streams.pipeline.batch import BatchResult, InboundRecord, Pipeline
+from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import SharingPolicy
 from streams.policy.store import PolicyStore
@@ -99,7 +99,7 @@ def scrape() -> Scrape:
     deep = b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}"  # raises inside the decoder: internal_error
     bad = [b'{"read_id": "x"', read("r6", "АВС123"), b'{"read_id": "r7"}', deep]
     records = [
-        InboundRecord(value, b"cam", "plate-reads", i % 3, i, NOW_MS - 250) for i, value in enumerate(good + bad)
+        SimulatedRecord(value, b"cam", "plate-reads", i % 3, i, NOW_MS - 250) for i, value in enumerate(good + bad)
     ]
     batch = pipeline.process(records)
 

@@ -6,7 +6,7 @@ import orjson
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
-from streams.pipeline.batch import InboundRecord, Pipeline
+from streams.pipeline.batch import Pipeline, SimulatedRecord
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
 from streams.policy.store import PolicyStore
@@ -30,7 +30,7 @@ def pipeline(policy: SharingPolicy | NoPolicy | None = None) -> Pipeline:
 
 
 def test_alerts_go_to_allowed_recipients_and_every_decision_is_audited() -> None:
-    result = pipeline().process([InboundRecord(read("r1", "7SDQ551"), b"cam", "plate-reads", 0, 5, 1)])
+    result = pipeline().process([SimulatedRecord(read("r1", "7SDQ551"), b"cam", "plate-reads", 0, 5, 1)])
     assert sorted(o.topic for o in result.alerts) == [f"alerts.{LAPD}", f"alerts.{SDPD}"]
     audits = [orjson.loads(o.value) for o in result.audits]
     assert {(a["recipient"], a["decision"], a["rule"]) for a in audits} == {
@@ -40,18 +40,18 @@ def test_alerts_go_to_allowed_recipients_and_every_decision_is_audited() -> None
     }
     assert result.denied == {"sb34.federal": 1}
     ids = {orjson.loads(o.value)["alert_id"] for o in result.alerts}
-    again = pipeline().process([InboundRecord(read("r1", "7SDQ551"))])
+    again = pipeline().process([SimulatedRecord(read("r1", "7SDQ551"))])
     assert {orjson.loads(o.value)["alert_id"] for o in again.alerts} == ids  # stable: consumers dedupe
 
 
 def test_an_unknown_reading_agency_shares_nothing_and_is_audited() -> None:
-    result = pipeline().process([InboundRecord(read("r2", "7SDQ551", agency=UNKNOWN))])
+    result = pipeline().process([SimulatedRecord(read("r2", "7SDQ551", agency=UNKNOWN))])
     assert result.alerts == []
     assert {orjson.loads(o.value)["rule"] for o in result.audits} == {"unknown_reading_agency"}
 
 
 def test_without_a_valid_policy_every_share_is_denied() -> None:
-    result = pipeline(NoPolicy()).process([InboundRecord(read("r3", "7SDQ551"))])
+    result = pipeline(NoPolicy()).process([SimulatedRecord(read("r3", "7SDQ551"))])
     assert result.alerts == [] and result.denied["policy_invalid"] >= 2
 
 
@@ -59,8 +59,8 @@ def test_bad_reads_become_dead_letters_with_original_bytes_and_source() -> None:
     bad = b'{"read_id": "x"'
     result = pipeline().process(
         [
-            InboundRecord(bad, b"cam", "plate-reads", 3, 42, 1),
-            InboundRecord(read("r4", "АВС123"), None, "plate-reads", 3, 43),
+            SimulatedRecord(bad, b"cam", "plate-reads", 3, 42, 1),
+            SimulatedRecord(read("r4", "АВС123"), None, "plate-reads", 3, 43),
         ]
     )
     assert [o.value for o in result.dead_letters] == [bad, read("r4", "АВС123")]
@@ -75,8 +75,8 @@ def test_a_read_that_raises_is_dead_lettered_as_internal_error_in_the_same_forma
     pill = read("r5", "7SDQ551")[:-1] + b',"vendor":' + b"[" * 3000 + b"]" * 3000 + b"}"
     result = pipeline().process(
         [
-            InboundRecord(pill, b"cam", "plate-reads", 1, 7, 1),
-            InboundRecord(read("r6", "7SDQ551"), None, "plate-reads", 1, 8),
+            SimulatedRecord(pill, b"cam", "plate-reads", 1, 7, 1),
+            SimulatedRecord(read("r6", "7SDQ551"), None, "plate-reads", 1, 8),
         ]
     )
     [dead] = result.dead_letters
@@ -98,8 +98,8 @@ def test_a_read_that_raises_is_dead_lettered_as_internal_error_in_the_same_forma
 
 def test_process_isolating_is_process_when_nothing_raises() -> None:
     records = [
-        InboundRecord(read(f"r{i}", "7SDQ551" if i % 3 else "XYZ123"), None, "plate-reads", 0, i) for i in range(9)
+        SimulatedRecord(read(f"r{i}", "7SDQ551" if i % 3 else "XYZ123"), None, "plate-reads", 0, i) for i in range(9)
     ]
-    records.append(InboundRecord(b"{", None, "plate-reads", 0, 9))
+    records.append(SimulatedRecord(b"{", None, "plate-reads", 0, 9))
     plain, safe = pipeline().process(records), pipeline().process_isolating(records)
     assert safe.outbound() == plain.outbound() and safe.reads == plain.reads == 10

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo
-from streams.pipeline.batch import BatchResult, InboundRecord, Outbound, Pipeline, RecordLike
+from streams.pipeline.batch import BatchResult, ConsumedRecord, Outbound, Pipeline, SimulatedRecord
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
 from streams.pipeline.read_decoder import MAX_MESSAGE_BYTES, PlateRead, ReadRejection, decode_batch, decode_read
 from streams.pipeline.topics import TopicNames
@@ -68,9 +68,9 @@ def read(read_id: str = "r1", plate: str = "7SDQ551", agency: str = LAPD) -> byt
     return orjson.dumps(read_doc(read_id, plate, agency))
 
 
-def records_of(values: Sequence[bytes | None]) -> list[InboundRecord]:
+def records_of(values: Sequence[bytes | None]) -> list[SimulatedRecord]:
     return [
-        InboundRecord(v, f"k{i}".encode(), "plate-reads", 2, 100 + i, 1_800_000_000_000) for i, v in enumerate(values)
+        SimulatedRecord(v, f"k{i}".encode(), "plate-reads", 2, 100 + i, 1_800_000_000_000) for i, v in enumerate(values)
     ]
 
 
@@ -92,7 +92,7 @@ def headers_of(out: Outbound) -> dict[str, bytes]:
 
 
 def check_accounts_for_every_record(
-    pipeline: Pipeline, records: Sequence[InboundRecord], result: BatchResult, *, strict: bool = True
+    pipeline: Pipeline, records: Sequence[SimulatedRecord], result: BatchResult, *, strict: bool = True
 ) -> None:
     """Each record processed or dead-lettered, once, with a reason; the same outputs as alone."""
     assert result.reads == len(records)
@@ -516,6 +516,6 @@ def test_breaker_refuses_impossible_counts() -> None:
 
 
 def test_a_lone_pill_and_an_empty_batch() -> None:
-    pill: RecordLike = InboundRecord(RECURSION_PILL)
+    pill: ConsumedRecord = SimulatedRecord(RECURSION_PILL)
     assert PIPELINE.process_isolating([pill]).internal_errors == 1
     assert PIPELINE.process_isolating([]).reads == 0

@@ -17,7 +17,7 @@ from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_list_async
 from streams.kafka.topic_setup import create_topics, topic_specs
 from streams.ops.settings import Settings
-from streams.pipeline.batch import InboundRecord, Pipeline
+from streams.pipeline.batch import Pipeline, SimulatedRecord
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import load_policy
 from tests.harness.worker_process import WorkerProcess, alert_ids, clients_for, produce, read_topic
@@ -145,7 +145,7 @@ async def test_no_alert_is_lost_when_a_worker_is_killed_mid_batch(
     for e in ENTRIES:
         index.upsert(e)
     policy = load_policy(Settings().policy_file, Settings().registry_file)
-    expected = Pipeline(index, lambda: policy, names).process([InboundRecord(v, k) for k, v in messages])
+    expected = Pipeline(index, lambda: policy, names).process([SimulatedRecord(v, k) for k, v in messages])
     expected_ids = {(o.topic, orjson.loads(o.value)["alert_id"]) for o in expected.alerts}
     assert len(expected_ids) == 2 * len(hits)  # LAPD itself and the list's owner
 

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 PURPOSE = "hotlist_alert"
 
 
-class RecordLike(Protocol):
-    """What the pipeline reads of a consumed message: aiokafka's ConsumerRecord has all of it."""
+class ConsumedRecord(Protocol):
+    """A record consumed from a read topic, as the pipeline reads it (aiokafka's ConsumerRecord has all of it)."""
 
     @property
     def value(self) -> bytes | None: ...
@@ -53,8 +53,8 @@ class RecordLike(Protocol):
     def timestamp(self) -> int: ...
 
 
-class InboundRecord(NamedTuple):
-    """A consumed message built by hand (the demo, tests, benchmarks)."""
+class SimulatedRecord(NamedTuple):
+    """A consumed record built by hand: the simulated cameras of the demo, tests and benchmarks."""
 
     value: bytes | None
     key: bytes | None = None
@@ -162,25 +162,25 @@ class Pipeline:
         self.topics = topics or TopicNames()
         self.clock = clock
 
-    def process(self, records: Sequence[RecordLike]) -> BatchResult:
+    def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         result = BatchResult(reads=len(records))
         good, bad = decode_batch([r.value for r in records])
         reads = [read for _, read in good]
         positions = [i for i, _ in good]
         raw: list[str] = [r.plate for r in reads]
-        owner = list(range(len(reads)))
+        read_of_plate = list(range(len(reads)))
         for n, read in enumerate(reads):
             if read.candidates:
                 for candidate in read.candidates:
                     raw.append(candidate.plate)
-                    owner.append(n)
+                    read_of_plate.append(n)
         plates = encode_plates(raw, self.index.ocr)
         if plates.rejected:
             rejected_reads = {k for k in plates.rejected if k < len(reads)}
             for k in sorted(rejected_reads):
                 bad.append(Rejected(positions[k], plates.rejected[k].value, f"plate {plates.rejected[k].value}"))
             if rejected_reads:
-                for j, n in enumerate(owner):
+                for j, n in enumerate(read_of_plate):
                     if n in rejected_reads:
                         plates.good[j] = False
         for rej in bad:
@@ -190,7 +190,7 @@ class Pipeline:
         # state and time are only looked at for hits: computed on demand, not for every read
         hits = self.index.match(
             plates,
-            np.array(owner, np.intp),
+            np.array(read_of_plate, np.intp),
             _PerRead(reads, lambda r: r.plate_state),
             _PerRead(reads, lambda r: r.time_ms // 1000),
         )
@@ -211,7 +211,7 @@ class Pipeline:
                 self._dead_letter(record, internal_error(positions[k], exc), result, exc)
         return result
 
-    def process_isolating(self, records: Sequence[RecordLike], retries: int = 1) -> BatchResult:
+    def process_isolating(self, records: Sequence[ConsumedRecord], retries: int = 1) -> BatchResult:
         """`process`, made safe against any one record: never raises an Exception.
 
         When nothing raises this is `process`, at the same cost. A batch that raises as a whole
@@ -237,7 +237,7 @@ class Pipeline:
         log.debug("the batch failure", exc_info=failure)
         return self._isolate(records, failure)
 
-    def _isolate(self, records: Sequence[RecordLike], failure: Exception) -> BatchResult:
+    def _isolate(self, records: Sequence[ConsumedRecord], failure: Exception) -> BatchResult:
         """The result of records whose batch raised `failure`: halves processed, or bisected again."""
         if len(records) <= 1:
             result = BatchResult(reads=len(records))
@@ -257,7 +257,7 @@ class Pipeline:
     def _share(
         self,
         read: PlateRead,
-        record: RecordLike,
+        record: ConsumedRecord,
         hits: list[Hit],
         policy: SharingPolicy | NoPolicy,
         registry: AgencyRegistry | None,
@@ -323,7 +323,7 @@ class Pipeline:
                 result.denied[rule] += 1
 
     def _dead_letter(
-        self, record: RecordLike, rej: Rejected, result: BatchResult, exc: BaseException | None = None
+        self, record: ConsumedRecord, rej: Rejected, result: BatchResult, exc: BaseException | None = None
     ) -> None:
         """The record, with its original bytes and key, to the dead-letter topic. Must not raise."""
         result.dlq_reasons[rej.reason] += 1

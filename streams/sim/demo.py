@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import MatchKind
 from streams.ops.metrics import PipelineMetrics
-from streams.pipeline.batch import BatchResult, InboundRecord, Pipeline
+from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
 from streams.policy.jurisdiction_filter import SharingPolicy
 from streams.policy.store import PolicyStore
 from streams.sim.camera_feed import CameraFeed, FeedSettings
@@ -133,7 +133,7 @@ async def run_demo(args: argparse.Namespace, out: TextIO) -> int:
         t0 = time.monotonic()
         messages = feed.batch(max(1, int(args.rate * tick)))
         now_ms = int(time.time() * 1000)
-        records = [InboundRecord(v, k, "plate-reads", 0, offset + i, now_ms) for i, (k, v) in enumerate(messages)]
+        records = [SimulatedRecord(v, k, "plate-reads", 0, offset + i, now_ms) for i, (k, v) in enumerate(messages)]
         offset += len(records)
         store.maybe_reload()
         result = pipeline.process(records)
