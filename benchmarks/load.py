@@ -170,7 +170,10 @@ async def fixed_rate(
 
 async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    settings = Settings(bootstrap_servers=p.bootstrap, topic_prefix=prefix, read_partitions=p.partitions)
+    # every system reads the same single topic (the development ingest mode): same topic, same reads
+    settings = Settings(
+        bootstrap_servers=p.bootstrap, topic_prefix=prefix, read_partitions=p.partitions, ingest="single_topic"
+    )
     names = TopicNames.with_prefix(prefix)
     policy = load_policy(settings.policy_file, settings.registry_file)
     raw_topic = f"{prefix}raw-reads"
@@ -201,7 +204,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     naive = naive_faust(p.bootstrap, raw_topic, p.reads, p.entries)
     _progress(f"naive faust: {naive['reads_per_s']:,.0f} reads/s; starting the worker")
 
-    worker = WorkerProcess(p.bootstrap, prefix, Path(log_dir) / "worker.log")
+    worker = WorkerProcess(p.bootstrap, prefix, Path(log_dir) / "worker.log", "--ingest", "single_topic")
     started = time.monotonic()
     worker.start()
     try:

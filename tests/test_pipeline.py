@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from streams.hotlists.index import HotlistIndex
@@ -103,3 +105,32 @@ def test_process_isolating_is_process_when_nothing_raises() -> None:
     records.append(SimulatedRecord(b"{", None, "plate-reads", 0, 9))
     plain, safe = pipeline().process(records), pipeline().process_isolating(records)
     assert safe.outbound() == plain.outbound() and safe.reads == plain.reads == 10
+
+
+def test_a_read_that_claims_another_agency_than_its_topic_is_dead_lettered() -> None:
+    """Who took a read is the topic's agency (the broker lets only its gateway write there), not the
+    read's own claim: a claim that disagrees is set aside, never matched under the other's profile."""
+    names = TopicNames()
+    lapd_topic = names.reads_for(LAPD)
+    honest = SimulatedRecord(read("r-own", "7SDQ551"), b"cam", lapd_topic, 0, 1, 1)
+    claims_sdpd = SimulatedRecord(read("r-claims", "7SDQ551", agency=SDPD), b"cam", lapd_topic, 0, 2, 1)
+    result = pipeline().process([honest, claims_sdpd])
+    assert result.dlq_reasons == {"agency_mismatch": 1}
+    (letter,) = result.dead_letters
+    assert letter.value == claims_sdpd.value
+    assert dict(letter.headers)["platewatch.error"] == f"agency_ori {SDPD} on the input topic of {LAPD}".encode()
+    assert {orjson.loads(o.value)["read_id"] for o in result.audits} == {"r-own"}
+    # the single development topic proves nothing, so the read's claim stands there
+    single = pipeline().process([SimulatedRecord(read("r-dev", "7SDQ551", agency=SDPD), b"cam", names.plate_reads)])
+    assert single.dlq_reasons == {} and single.alerts
+
+
+def test_topic_names_of_agency_input_topics() -> None:
+    names = TopicNames.with_prefix("site.")
+    assert names.reads_for(LAPD) == "site.plate-reads.CA0194200"
+    assert names.reading_agency_of("site.plate-reads.CA0194200") == LAPD
+    for other in ("site.plate-reads.dlq", "site.plate-reads", "plate-reads.CA0194200", "site.plate-reads.ca0194200"):
+        assert names.reading_agency_of(other) is None
+
+    assert re.match(names.reads_pattern, "site.plate-reads.CA0194200")
+    assert not re.match(names.reads_pattern, "site.plate-reads.dlq")

@@ -64,19 +64,20 @@ async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, 
     try:
         await worker.wait_ready()
         bad = [b"{not json", orjson.dumps({"read_id": "x"}), read("r-bad-plate", "7ΑBC123")]
+        claims_va = read("r-claims-va", "5GZB821", agency=FAIRFAX, state="VA")  # on LAPD's topic
         await produce(
             kafka_bootstrap,
-            names.plate_reads,
+            names.reads_for(LAPD),
             [
                 (b"cam", read("r-hit", "7SDQ551")),  # exact hit, read by LAPD
                 (b"cam", read("r-lookalike", "7SDO551")),  # Q read as O: equivalent hit
                 (b"cam", read("r-miss", "1ABC234")),
-                (
-                    b"cam",
-                    read("r-va", "5GZB821", agency=FAIRFAX, state="VA"),
-                ),  # Virginia read, California entry
-                *[(b"cam", v) for v in bad],
+                *[(b"cam", v) for v in [*bad, claims_va]],
             ],
+        )
+        # Virginia read, California entry: on Fairfax's own input topic
+        await produce(
+            kafka_bootstrap, names.reads_for(FAIRFAX), [(b"cam", read("r-va", "5GZB821", agency=FAIRFAX, state="VA"))]
         )
         lapd = await read_topic(kafka_bootstrap, names.alerts(LAPD))
         assert sorted(orjson.loads(r.value)["read"]["read_id"] for r in lapd) == ["r-hit", "r-lookalike"]
@@ -109,10 +110,12 @@ async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, 
         assert decided[("r-va", ICE)] == ("deny", "va.federal")
 
         dlq = await read_topic(kafka_bootstrap, names.dlq)
-        assert sorted(r.value for r in dlq) == sorted(bad)  # original bytes, unchanged
+        assert sorted(r.value for r in dlq) == sorted([*bad, claims_va])  # original bytes, unchanged
         reasons = sorted(dict(r.headers)["platewatch.reason"].decode() for r in dlq)
-        assert reasons == ["missing_field", "not_json", "plate_non_ascii"]
-        assert all(dict(r.headers)["platewatch.source.topic"].decode() == names.plate_reads for r in dlq)
+        assert reasons == ["agency_mismatch", "missing_field", "not_json", "plate_non_ascii"]
+        assert all(dict(r.headers)["platewatch.source.topic"].decode() == names.reads_for(LAPD) for r in dlq)
+        # the read that claimed Fairfax on LAPD's topic was matched under nobody's profile
+        assert "r-claims-va" not in {a["read_id"] for a in audit}
         assert worker.metric("platewatch_dead_letters_total", reason="not_json") == 1
         assert worker.metric("platewatch_shares_denied_total", reason="sb34.federal") == 2
 
@@ -120,7 +123,7 @@ async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, 
         new = HotlistEntry("sd-bolo", "8NEW123", "CA", case_number="SD-3")
         await publish_list_async(clients_for(kafka_bootstrap), BOLO, [new], replace=False, topic=names.hotlist_updates)
         for attempt in range(40):
-            await produce(kafka_bootstrap, names.plate_reads, [(b"cam", read(f"r-new-{attempt}", "8NEW123"))])
+            await produce(kafka_bootstrap, names.reads_for(LAPD), [(b"cam", read(f"r-new-{attempt}", "8NEW123"))])
             await asyncio.sleep(0.25)
             got = await read_topic(kafka_bootstrap, names.alerts(LAPD), settle=0.3)
             if any(orjson.loads(r.value)["entry"]["plate"] == "8NEW123" for r in got):
@@ -145,11 +148,12 @@ async def test_no_alert_is_lost_when_a_worker_is_killed_mid_batch(
     for e in ENTRIES:
         index.upsert(e)
     policy = load_policy(Settings().policy_file, Settings().registry_file)
-    expected = Pipeline(index, lambda: policy, names).process([SimulatedRecord(v, k) for k, v in messages])
+    topic = names.reads_for(LAPD)
+    expected = Pipeline(index, lambda: policy, names).process([SimulatedRecord(v, k, topic) for k, v in messages])
     expected_ids = {(o.topic, orjson.loads(o.value)["alert_id"]) for o in expected.alerts}
     assert len(expected_ids) == 2 * len(hits)  # LAPD itself and the list's owner
 
-    await produce(kafka_bootstrap, names.plate_reads, messages)
+    await produce(kafka_bootstrap, names.reads_for(LAPD), messages)
     first = WorkerProcess(kafka_bootstrap, prefix, tmp_path / "first.log", "--batch-max-reads", "40").start()
     await first.wait_ready()
     for _ in range(200):  # kill it once it is part-way through

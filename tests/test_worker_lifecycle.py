@@ -50,7 +50,7 @@ async def test_a_worker_started_before_the_broker_waits_then_processes(tmp_path:
         await worker.wait_ready(timeout=30)
         ready_after = time.monotonic() - reachable_at
         assert ready_after < 10, f"ready {ready_after:.1f}s after the broker came up"
-        await produce(bootstrap, names.plate_reads, [(b"cam", read("late-1", "7SDQ551"))])
+        await produce(bootstrap, names.reads_for(LAPD), [(b"cam", read("late-1", "7SDQ551"))])
         for _ in range(40):
             if worker.metric("platewatch_reads_consumed_total") >= 1:
                 break

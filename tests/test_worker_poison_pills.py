@@ -39,7 +39,7 @@ async def test_poison_pills_are_dead_lettered_and_a_flood_opens_the_breaker(
         await worker.wait_ready()
         await produce(
             kafka_bootstrap,
-            names.plate_reads,
+            names.reads_for(LAPD),
             [(b"cam", DEEP), (b"cam", read("good-1", "7SDQ551")), (b"cam", DEEP), (b"cam", read("good-2", "5GZB821"))],
         )
         await wait_for(lambda: worker.metric("platewatch_reads_consumed_total") >= 4)
@@ -58,7 +58,7 @@ async def test_poison_pills_are_dead_lettered_and_a_flood_opens_the_breaker(
         assert counted.replayed == {"internal_error": 2}
         assert await replay_dead_letters(clients, names, reason="not_json") == ReplayReport(scanned=2)
         await replay_dead_letters(clients, names, reason="internal_error")
-        replayed = [r for r in await read_topic(kafka_bootstrap, names.plate_reads, settle=0.5) if r.headers]
+        replayed = [r for r in await read_topic(kafka_bootstrap, names.reads_for(LAPD), settle=0.5) if r.headers]
         assert [r.value for r in replayed] == [DEEP, DEEP]
         assert {dict(r.headers)["platewatch.replay.of"] for r in replayed} == {
             f"{d.topic}:{d.partition}:{d.offset}".encode() for d in dlq
@@ -66,7 +66,7 @@ async def test_poison_pills_are_dead_lettered_and_a_flood_opens_the_breaker(
         await wait_for(lambda: worker.metric("platewatch_reads_consumed_total") >= 6)
 
         # a flood: more than 10 internal errors and more than 5% of the reads
-        await produce(kafka_bootstrap, names.plate_reads, [(b"cam", DEEP)] * 40)
+        await produce(kafka_bootstrap, names.reads_for(LAPD), [(b"cam", DEEP)] * 40)
         await wait_for(lambda: worker.metric("platewatch_circuit_breaker_open") == 1)
         status, body = worker.get("/readyz")
         assert status == 503 and "circuit breaker open" in orjson.loads(body)["reason"]

@@ -28,6 +28,7 @@ from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import BatchResult, Pipeline
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
+from streams.pipeline.topics import TopicNames
 from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class ReadProcessor:
         self,
         settings: Settings,
         clients: KafkaClients,
-        topic: str,
+        names: TopicNames,
         pipeline: Pipeline,
         store: PolicyStore,
         metrics: PipelineMetrics,
@@ -46,7 +47,9 @@ class ReadProcessor:
     ) -> None:
         self.settings = settings
         self.clients = clients
-        self.topic = topic
+        self.names = names
+        # what the workers consume: every agency's input topic, or the single development topic
+        self.topic = names.reads_pattern if settings.ingest == "per_agency" else names.plate_reads
         self.pipeline = pipeline
         self.store = store
         self.metrics = metrics
@@ -82,6 +85,7 @@ class ReadProcessor:
             fetch_max_wait_ms=max(1, self.settings.batch_wait_ms),
             max_partition_fetch_bytes=4 * 1024 * 1024,
             isolation_level="read_uncommitted",
+            metadata_max_age_ms=10_000,  # a new agency's input topic is consumed within seconds
         )
 
     async def run(self) -> None:
@@ -93,7 +97,10 @@ class ReadProcessor:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         self.consumer = await self.clients.start(self._new_consumer(), wait_s=float("inf"))
-        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        if self.settings.ingest == "per_agency":
+            self.consumer.subscribe(pattern=self.topic, listener=_Rebalance(self))
+        else:
+            self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         self.consuming = True
         log.info("consuming %s as group %s", self.topic, self.settings.group_id)
         try:
@@ -213,7 +220,7 @@ class ReadProcessor:
             high = consumer.highwater(tp)
             position = self._positions.get(tp)
             if high is not None and position is not None:
-                self.metrics.lag.labels(str(tp.partition)).set(max(0, high - position))
+                self.metrics.lag.labels(f"{tp.topic}/{tp.partition}").set(max(0, high - position))
 
     async def stop(self) -> None:
         """Let the batch in hand finish and commit, then close the clients."""
@@ -251,7 +258,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             p._acked.pop(tp, None)
             p._positions.pop(tp, None)
             with contextlib.suppress(KeyError):
-                p.metrics.lag.remove(str(tp.partition))
+                p.metrics.lag.remove(f"{tp.topic}/{tp.partition}")
         p.metrics.rebalances.inc()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:

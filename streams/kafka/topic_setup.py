@@ -33,19 +33,19 @@ def read_retention_days(policy: SharingPolicy) -> int:
     return min(fixed) if fixed else DEFAULT_READ_RETENTION_DAYS
 
 
+def read_topic_config(retention_days: int) -> dict[str, str]:
+    return {
+        "retention.ms": str(retention_days * DAY_MS),
+        # broker append time: the second clock of the read-to-alert latency
+        "message.timestamp.type": "LogAppendTime",
+    }
+
+
 def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
+    """Every topic of a deployment: shared topics, then each agency's input and alert topics."""
     retention = str(read_retention_days(policy) * DAY_MS)
     specs = [
-        TopicSpec(
-            names.plate_reads,
-            settings.read_partitions,
-            {
-                "retention.ms": retention,
-                # broker append time: the second clock of the read-to-alert latency
-                "message.timestamp.type": "LogAppendTime",
-            },
-        ),
-        # dead letters hold raw reads, so the same retention law applies to them
+        # dead letters hold raw reads of every jurisdiction: the shortest retention of them all
         TopicSpec(names.dlq, 1, {"retention.ms": retention}),
         TopicSpec(
             names.hotlist_updates,
@@ -55,8 +55,32 @@ def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) ->
         # the record of access (1798.90.52): kept until the operator archives it
         TopicSpec(names.share_audit, 3, {"retention.ms": "-1"}),
     ]
-    specs.extend(alert_topic_specs(names, policy))
+    specs.extend(agency_topic_specs(settings, names, policy))
     return specs
+
+
+def agency_topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
+    """Each registered agency's input topic (its reads, kept as long as its state's law allows) and
+    alert topic, so broker ACLs can confine each agency to its own. In the single-topic development
+    mode, one plate-reads topic with the shortest retention instead of the input topics."""
+    if settings.ingest == "single_topic":
+        specs = [TopicSpec(names.plate_reads, settings.read_partitions, read_topic_config(read_retention_days(policy)))]
+    else:
+        specs = [
+            TopicSpec(
+                names.reads_for(a.ori),
+                settings.read_partitions,
+                read_topic_config(agency_retention_days(policy, a.state)),
+            )
+            for a in policy.registry
+        ]
+    return specs + alert_topic_specs(names, policy)
+
+
+def agency_retention_days(policy: SharingPolicy, state: str) -> int:
+    """How long reads taken in `state` are kept: its profile's rule, else the strictest known."""
+    profile = policy.profile_for_state(state)
+    return (profile.retention_days if profile else None) or DEFAULT_READ_RETENTION_DAYS
 
 
 def alert_topic_specs(names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:

@@ -29,7 +29,7 @@ from streams.hotlists.index import HotlistIndex
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.read_processor import ReadProcessor
-from streams.kafka.topic_setup import alert_topic_specs, create_topics
+from streams.kafka.topic_setup import agency_topic_specs, create_topics
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import Pipeline
@@ -62,7 +62,7 @@ class PlatewatchWorker:
         self.replica = HotlistReplica(self.clients, self.names.hotlist_updates, self.index, self._hotlist_applied)
         self.pipeline = Pipeline(self.index, lambda: self.store.current, self.names)
         self.processor = ReadProcessor(
-            settings, self.clients, self.names.plate_reads, self.pipeline, self.store, self.metrics, self.replica
+            settings, self.clients, self.names, self.pipeline, self.store, self.metrics, self.replica
         )
         self.waiting_for = "starting"  # why the worker is not processing yet
 
@@ -87,20 +87,22 @@ class PlatewatchWorker:
             return f"circuit breaker open, consumption paused: {self.processor.breaker.reason}"
         return None
 
-    async def ensure_alert_topics(self) -> None:
+    async def ensure_agency_topics(self) -> None:
+        """Every registered agency's input and alert topics exist (at start and after a reload)."""
         policy = self.store.current
         if not isinstance(policy, SharingPolicy):
             return
-        created, _ = await create_topics(self.clients, self.settings, alert_topic_specs(self.names, policy))
+        specs = agency_topic_specs(self.settings, self.names, policy)
+        created, _ = await create_topics(self.clients, self.settings, specs)
         if created:
-            log.info("created %d alert topics", len(created))
+            log.info("created %d agency topics", len(created))
 
     async def connect(self, stop: asyncio.Event) -> bool:
         """Connect every client, retrying while Kafka is unreachable; False when stopped first."""
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             (f"Kafka at {self.settings.bootstrap_servers} unreachable", self.processor.connect),
             (f"Kafka at {self.settings.bootstrap_servers} unreachable", self.replica.connect),
-            ("alert topics could not be checked", self.ensure_alert_topics),
+            ("agency topics could not be checked", self.ensure_agency_topics),
             (f"topic {self.names.hotlist_updates} missing: run `platewatch topics create`", self.replica.find_topic),
         ]
         for reason, step in steps:

@@ -52,7 +52,12 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="prefix every topic name (one cluster, many sites)")
     group_id: str = Field("platewatch-reads", min_length=1, description="the workers' consumer group of plate-reads")
     audit_group_id: str = Field("platewatch-audit", min_length=1, description="the audit sink's consumer group")
-    read_partitions: int = Field(6, ge=1, description="plate-reads partitions (topics create)")
+    ingest: Literal["per_agency", "single_topic"] = Field(
+        "per_agency",
+        description="per_agency: plate-reads.<ORI>, writable by that agency's gateway only; single_topic: one "
+        "plate-reads topic whose reads name their own agency (insecure: development only)",
+    )
+    read_partitions: int = Field(6, ge=1, description="partitions of each input topic (topics create)")
     replication_factor: int = Field(1, ge=1, description="replication factor (topics create)")
     # the hot path
     processing_guarantee: ProcessingGuarantee = Field("at_least_once", description="delivery guarantee")

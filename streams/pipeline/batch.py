@@ -161,10 +161,12 @@ class Pipeline:
         self.policy = policy
         self.topics = topics or TopicNames()
         self.clock = clock
+        self._agency_of_topic: dict[str, str | None] = {}
 
     def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         result = BatchResult(reads=len(records))
         good, bad = decode_batch([r.value for r in records])
+        good = self._from_their_agency(records, good, bad)
         reads = [read for _, read in good]
         positions = [i for i, _ in good]
         raw: list[str] = [r.plate for r in reads]
@@ -210,6 +212,24 @@ class Pipeline:
             except Exception as exc:
                 self._dead_letter(record, internal_error(positions[k], exc), result, exc)
         return result
+
+    def _from_their_agency(
+        self, records: Sequence[ConsumedRecord], good: list[tuple[int, PlateRead]], bad: list[Rejected]
+    ) -> list[tuple[int, PlateRead]]:
+        """Reads whose agency_ori is the agency of the topic they came on; the others set aside.
+        Reads on the single development topic carry no proof of their agency and pass as they are."""
+        agency_of = self._agency_of_topic
+        kept = []
+        for i, read in good:
+            expected = agency_of.get(records[i].topic, "?")
+            if expected == "?":
+                expected = agency_of[records[i].topic] = self.topics.reading_agency_of(records[i].topic)
+            if expected is None or read.agency_ori == expected:
+                kept.append((i, read))
+            else:
+                detail = f"agency_ori {read.agency_ori} on the input topic of {expected}"
+                bad.append(Rejected(i, ReadRejection.AGENCY_MISMATCH.value, detail))
+        return kept
 
     def process_isolating(self, records: Sequence[ConsumedRecord], retries: int = 1) -> BatchResult:
         """`process`, made safe against any one record: never raises an Exception.

@@ -32,6 +32,9 @@ class ReadRejection(enum.StrEnum):
     BAD_TIME = "bad_time"
     BAD_ORI = "bad_agency_ori"
     BAD_STATE = "bad_state"
+    # the read's agency_ori is not the agency whose input topic it came on: who took a read is what
+    # the broker proves (only that agency's gateway may write its topic), not what the read claims
+    AGENCY_MISMATCH = "agency_mismatch"
     # an exception other than a decode error while decoding or processing the read (a nesting
     # too deep for the decoder, a bug): the read is set aside so that the rest of its batch goes on
     INTERNAL_ERROR = "internal_error"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 PLATE_READS = "plate-reads"
+READS_PREFIX = "plate-reads."  # plate-reads.<ORI>: one input topic per reading agency
 PLATE_READS_DLQ = "plate-reads.dlq"
 HOTLIST_UPDATES = "hotlist-updates"
 SHARE_AUDIT = "share-audit"
 ALERTS_PREFIX = "alerts."
+_ORI = re.compile("[A-Z0-9]{9}")
 
 
 def alert_topic(recipient_ori: str, prefix: str = ALERTS_PREFIX) -> str:
@@ -25,6 +28,7 @@ class TopicNames:
     hotlist_updates: str = HOTLIST_UPDATES
     share_audit: str = SHARE_AUDIT
     alerts_prefix: str = ALERTS_PREFIX
+    reads_prefix: str = READS_PREFIX
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -36,7 +40,25 @@ class TopicNames:
             hotlist_updates=f"{prefix}{HOTLIST_UPDATES}",
             share_audit=f"{prefix}{SHARE_AUDIT}",
             alerts_prefix=f"{prefix}{ALERTS_PREFIX}",
+            reads_prefix=f"{prefix}{READS_PREFIX}",
         )
 
     def alerts(self, recipient_ori: str) -> str:
         return alert_topic(recipient_ori, self.alerts_prefix)
+
+    def reads_for(self, reading_ori: str) -> str:
+        """The input topic of one agency's cameras: only its ingest gateway may write it."""
+        return f"{self.reads_prefix}{reading_ori}"
+
+    @property
+    def reads_pattern(self) -> str:
+        """A regular expression for every agency's input topic (not the dead-letter topic)."""
+        return f"^{re.escape(self.reads_prefix)}[A-Z0-9]{{9}}$"
+
+    def reading_agency_of(self, topic: str) -> str | None:
+        """The ORI whose input topic this is; None for the single development topic (or any other)."""
+        if topic.startswith(self.reads_prefix):
+            ori = topic[len(self.reads_prefix) :]
+            if _ORI.fullmatch(ori):
+                return ori
+        return None

@@ -116,3 +116,8 @@ class CameraFeed:
         if kind == 2:
             return orjson.dumps({**doc, "plate": "7ΑBC123"})  # a Greek Alpha
         return orjson.dumps({**doc, "time": "yesterday"})
+
+
+def agency_of_camera(key: bytes) -> str:
+    """The agency whose gateway sends a simulated camera's reads (camera ids are `<ORI>-camNN`)."""
+    return key.split(b"-", 1)[0].decode()

@@ -13,7 +13,7 @@ from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import load_policy
-from streams.sim.camera_feed import CameraFeed, FeedSettings
+from streams.sim.camera_feed import CameraFeed, FeedSettings, agency_of_camera
 
 
 async def simulate(
@@ -27,10 +27,12 @@ async def simulate(
 ) -> int:
     policy = load_policy(settings.policy_file, settings.registry_file)
     feed = CameraFeed(index, policy.registry, feed_settings)
-    topic = TopicNames.with_prefix(settings.topic_prefix).plate_reads
+    names = TopicNames.with_prefix(settings.topic_prefix)
+    per_agency = settings.ingest == "per_agency"
     clients = KafkaClients(settings)
-    if not await clients.topic_partitions(topic):
-        raise InputRefusedError(f"topic {topic} does not exist", hint="run `platewatch topics create` first")
+    probe = names.reads_for(feed.readers[0].ori) if per_agency else names.plate_reads
+    if not await clients.topic_partitions(probe):
+        raise InputRefusedError(f"topic {probe} does not exist", hint="run `platewatch topics create` first")
     producer = await clients.start(clients.producer(linger_ms=5, acks=1, max_batch_size=1 << 20))
     sent = 0
     started = time.monotonic()
@@ -40,8 +42,10 @@ async def simulate(
         while time.monotonic() - started < seconds:
             due = int((time.monotonic() - started + tick) * rate) - sent
             if due > 0:
-                futures = [await producer.send(topic, value, key=key) for key, value in feed.batch(due)]
-                sent += len(futures)
+                for key, value in feed.batch(due):
+                    topic = names.reads_for(agency_of_camera(key)) if per_agency else names.plate_reads
+                    await producer.send(topic, value, key=key)
+                    sent += 1
             now = time.monotonic()
             if now - last_report >= 1:
                 out.write(f"\rsimulate: {sent:,} reads sent, {sent / (now - started):,.0f}/s offered")
