@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from streams.hotlists.index import HotlistIndex
-from streams.hotlists.loaders import HotlistFileError, LoadReport, detect_format, read_csv, read_ncic
+from streams.hotlists.loaders import HotlistFileError, LoadReport, detect_format, parse_time, read_csv, read_ncic
 from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, Read, Vehicle
 from streams.hotlists.updates import UpdateError, apply_update, decode_update, encode_tombstone, encode_upsert
 
@@ -80,6 +80,39 @@ def test_csv_delimiters_bom_blank_lines_and_annotations(delimiter: str) -> None:
     assert entries[0].expiry == 1896134400  # 2030-02-01T00:00Z: the expiry day is included
     assert entries[1].expiry == FOREVER
     assert [e.line for e in report.errors] == [4, 6]
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2030-01-31", 1896048000, 1896134400),  # a date: the whole day, the expiry through its end
+        ("01/31/2030", 1896048000, 1896134400),
+        ("2030-01-31T00:00:00", 1896048000, 1896134400),  # midnight: still a date, as before
+        ("2030-01-31 00:00:00-08:00", 1896048000, 1896134400),
+        ("2030-01-31T17:30:05Z", 1896111005, 1896111005),  # another time: that instant
+        ("2030-01-31T09:30:05-08:00", 1896111005, 1896111005),
+        ("2030-01-31T17:30:05", 1896111005, 1896111005),  # no offset: UTC
+        ("2030-01-31T17:30:05.250Z", 1896111005, 1896111006),  # whole seconds, inwards
+    ],
+)
+def test_dates_and_times(text: str, start: int, end: int) -> None:
+    assert (parse_time(text), parse_time(text, end=True)) == (start, end)
+
+
+def test_csv_quoted_cells_keep_delimiters_quotes_and_line_breaks() -> None:
+    data = (
+        b'Plate;"List Id";Note;Expiry Date;"Seen (a,b,c,d,e)"\r\n'  # commas in quotes do not count
+        b'ABC1;bolo;"one; ""two""\r\nthree\nfour";2030-01-31T17:30:05Z;x\r\n'
+        b"ABC2;other;skipped: another list's row;;\r\n"
+        b"ABC3;;no list: this one's;2030-13-01;\r\n"
+    )
+    report = LoadReport()
+    entries = list(read_csv(data, "bolo", report))
+    assert [(e.plate, e.note, e.expiry, e.annotations) for e in entries] == [
+        ("ABC1", 'one; "two"\r\nthree\nfour', 1896111005, (("Seen (a,b,c,d,e)", "x"),))
+    ]
+    assert [e.line for e in report.errors] == [6]  # rows numbered by the line they start on
+    assert report.summary() == "3 rows, 1 entries loaded, 1 rejected, 1 of other lists skipped"
 
 
 def test_csv_without_plate_column_is_refused_with_its_line() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -36,9 +35,15 @@ def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     _source_options(stats)
     stats.set_defaults(handler=cmd_stats)
 
-    export = hsub.add_parser("export", help="write entries as CSV")
+    export = hsub.add_parser("export", help="write entries as a file `hotlist load` reads back whole")
     _source_options(export)
     export.add_argument("--only", help="export one list")
+    export.add_argument(
+        "--format",
+        choices=["csv", "ncic"],
+        default="csv",
+        help="csv: every field of every entry; ncic: the fixed-width LPR extract, NCIC fields only",
+    )
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
     export.set_defaults(handler=cmd_export)
 
@@ -133,28 +138,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from streams.hotlists.export import export
+
     index = HotlistIndex()
     load_files(index, args.hotlist)
-    out = args.output.open("w", newline="") if args.output else sys.stdout
+    out = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
-        writer = csv.writer(out)
-        writer.writerow(["List", "PlateNumber", "PlateState", "Category", "NCIC", "Priority", "ORI", "CaseNumber"])
-        for e in index.entries(args.only):
-            writer.writerow(
-                [
-                    e.list_id,
-                    e.plate,
-                    e.state,
-                    e.category,
-                    e.ncic_code,
-                    e.priority or "",
-                    e.owner_ori,
-                    e.case_number,
-                ]
-            )
+        report = export(index, out, args.format, list_id=args.only)
     finally:
         if args.output:
             out.close()
+    print(report.summary(), file=sys.stderr)
     return 0
 
 

@@ -1,7 +1,8 @@
 """The hotlist column store: bit filters, interned values, entry columns and the sorted base segment.
 
-A `HotlistIndex` (hotlist_index.py) keeps its entries here: a base segment of numpy columns sorted by
-plate code, built by bulk loads, with shared low-cardinality parts interned. Nothing here matches.
+A `HotlistIndex` (index.py, its state in state.py) keeps its entries here: a base segment of numpy
+columns sorted by plate code, built by bulk loads, with shared low-cardinality parts interned.
+Nothing here matches.
 """
 
 from __future__ import annotations

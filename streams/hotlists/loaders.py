@@ -2,6 +2,7 @@
 
 Each loader yields entries and collects row errors with their line numbers; a bad row never stops
 a load unless `strict` is set, in which case the first one raises `HotlistFileError`.
+What export.py writes, these read back to the same entries (tests/test_hotlist_roundtrip.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +40,11 @@ class LoadReport:
     rows: int = 0
     loaded: int = 0
     errors: list[HotlistFileError] = field(default_factory=list)
+    other_lists: int = 0  # CSV rows whose ListId column names another list: skipped
 
     def summary(self) -> str:
-        return f"{self.rows} rows, {self.loaded} entries loaded, {len(self.errors)} rejected"
+        text = f"{self.rows} rows, {self.loaded} entries loaded, {len(self.errors)} rejected"
+        return text + (f", {self.other_lists} of other lists skipped" if self.other_lists else "")
 
 
 def _text_lines(data: bytes) -> list[str]:
@@ -64,10 +69,34 @@ def parse_date(text: str) -> dt.date:
         raise ValueError(f"date {text!r} is not YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY") from None
 
 
+def parse_time(text: str, *, end: bool = False) -> int:
+    """Seconds since the epoch of a date, or of an ISO 8601 date and time.
+
+    A date, or a date and time at midnight (many systems write dates so), stands for a whole UTC day:
+    its start, or with `end` (an expiry date is the last day an entry holds) the following midnight.
+    A date and time at another time of day is that instant (UTC unless it carries an offset), rounded
+    to whole seconds inwards; export.py writes a time that is not a midnight so, e.g. 2030-01-31T17:30:00Z.
+    """
+    moment = None
+    if "T" in text or ":" in text:
+        try:
+            moment = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            moment = None
+    if moment is None or moment.time() == dt.time():
+        day = parse_date(text)
+        return _epoch(day + dt.timedelta(days=1) if end else day)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    seconds = moment.timestamp()
+    return math.ceil(seconds) if end else math.floor(seconds)
+
+
 def _parse_rows(
-    rows: Iterable[tuple[int, R]], parse: Callable[[R], HotlistEntry], report: LoadReport, strict: bool
+    rows: Iterable[tuple[int, R]], parse: Callable[[R], HotlistEntry | None], report: LoadReport, strict: bool
 ) -> Iterator[HotlistEntry]:
-    """Parse numbered rows; a bad row is reported with its line number (or raised, when strict)."""
+    """Parse numbered rows; a bad row is reported with its line number (or raised, when strict).
+    A row `parse` returns None for belongs to another list: it is counted and skipped."""
     for number, row in rows:
         report.rows += 1
         try:
@@ -78,6 +107,9 @@ def _parse_rows(
                 raise error from None
             report.errors.append(error)
             continue
+        if entry is None:
+            report.other_lists += 1
+            continue
         report.loaded += 1
         yield entry
 
@@ -85,10 +117,11 @@ def _parse_rows(
 def read_ncic(data: bytes, list_id: str, report: LoadReport, *, strict: bool = False) -> Iterator[HotlistEntry]:
     """Entries of an NCIC LPR extract. The first line is a header and is skipped."""
     rows = ((n, line) for n, line in enumerate(_text_lines(data), start=1) if n > 1 and line.strip())
-    return _parse_rows(rows, lambda line: _ncic_entry(line, list_id), report, strict)
+    return _parse_rows(rows, lambda line: ncic_entry(line, list_id), report, strict)
 
 
-def _ncic_entry(line: str, list_id: str) -> HotlistEntry:
+def ncic_entry(line: str, list_id: str) -> HotlistEntry:
+    """The entry of one NCIC extract row; raises PlateError or ValueError saying why there is none."""
     if len(line) < _NCIC_MIN_WIDTH:
         raise ValueError(f"row has {len(line)} characters; an NCIC row has at least {_NCIC_MIN_WIDTH}")
     code = line[0]
@@ -126,6 +159,7 @@ def _ncic_entry(line: str, list_id: str) -> HotlistEntry:
 
 # CSV header aliases (compared lower-case with spaces, dashes and underscores removed)
 _CSV_FIELDS = {
+    "list_id": ("listid", "hotlistid"),  # a row naming another list is skipped: see csv_entry
     "plate": ("platenumber", "plate", "licenseplate", "lpn", "tag"),
     "state": ("platestate", "state", "platestatecode", "jurisdiction"),
     "category": ("category", "reason", "listtype", "alerttype"),
@@ -150,29 +184,49 @@ def _header_key(text: str) -> str:
     return text.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
 
 
+def csv_columns(header: list[str]) -> list[str]:
+    """The entry field each header cell fills ("" for an annotation column)."""
+    return [_ALIASES.get(_header_key(h), "") for h in header]
+
+
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
 def read_csv(data: bytes, list_id: str, report: LoadReport, *, strict: bool = False) -> Iterator[HotlistEntry]:
-    """Entries of an AutoVu-style CSV: a header row, delimiter `,` `;` `:` or tab."""
-    lines = _text_lines(data)
-    header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_at is None:
-        return
-    header_line = lines[header_at]
-    delimiter = max(_DELIMITERS, key=header_line.count)
+    """Entries of an AutoVu-style CSV: a header row, delimiter `,` `;` `:` or tab.
+
+    The delimiter is the one the header line holds most of outside quotes. A quoted cell may hold line
+    breaks (kept as written); lines end in CRLF, LF or CR. Rows are numbered by the line they start on.
+    """
+    stream = io.StringIO(data.decode("utf-8-sig"), newline="")  # a byte-order mark is dropped
+    header_number, header_line = 0, ""
+    while not header_line.strip():
+        header_line = stream.readline()
+        header_number += 1
+        if not header_line:
+            return
+    unquoted = _QUOTED.sub("", header_line)
+    delimiter = max(_DELIMITERS, key=unquoted.count)
     header = next(csv.reader([header_line], delimiter=delimiter))
-    columns = [_ALIASES.get(_header_key(h), "") for h in header]
+    columns = csv_columns(header)
     if "plate" not in columns:
-        error = HotlistFileError(header_at + 1, "header has no plate column (PlateNumber, Plate, ...)")
+        error = HotlistFileError(header_number, "header has no plate column (PlateNumber, Plate, ...)")
         raise error
-    body = io.StringIO("\n".join(lines[header_at + 1 :]))
-    rows = (
-        (header_at + 2 + offset, row)
-        for offset, row in enumerate(csv.reader(body, delimiter=delimiter))
-        if any(cell.strip() for cell in row)
-    )
-    yield from _parse_rows(rows, lambda row: _csv_entry(row, header, columns, list_id), report, strict)
+    reader = csv.reader(stream, delimiter=delimiter)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        start = header_number + 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield start, row
+            start = header_number + reader.line_num + 1
+
+    yield from _parse_rows(rows(), lambda row: csv_entry(row, header, columns, list_id), report, strict)
 
 
-def _csv_entry(row: list[str], header: list[str], columns: list[str], list_id: str) -> HotlistEntry:
+def csv_entry(row: list[str], header: list[str], columns: list[str], list_id: str) -> HotlistEntry | None:
+    """The entry of one CSV row (`columns` from `csv_columns(header)`), or None when the row's ListId
+    names another list; raises PlateError or ValueError saying why there is none."""
     if len(row) > len(header):
         raise ValueError(f"row has {len(row)} fields, the header {len(header)}")
     known: dict[str, str] = {}
@@ -183,14 +237,16 @@ def _csv_entry(row: list[str], header: list[str], columns: list[str], list_id: s
             known[column] = value
         elif value:
             annotations.append((name.strip(), value))
+    if known.get("list_id", list_id) not in ("", list_id):
+        return None
     priority = None
     if known.get("priority"):
         priority = int(known["priority"])
         if not 0 <= priority <= 100:
             raise ValueError(f"priority {priority} is outside 0..100")
-    effective = _epoch(parse_date(known["effective"])) if known.get("effective") else NO_TIME
+    effective = parse_time(known["effective"]) if known.get("effective") else NO_TIME
     # an expiry date is the last day the entry holds: it ends at the following midnight (UTC)
-    expiry = _epoch(parse_date(known["expiry"]) + dt.timedelta(days=1)) if known.get("expiry") else FOREVER
+    expiry = parse_time(known["expiry"], end=True) if known.get("expiry") else FOREVER
     if expiry <= effective:
         raise ValueError("expiry date is before the effective date")
     return HotlistEntry(
