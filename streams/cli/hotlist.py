@@ -6,13 +6,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.errors import ConfigurationError, InputRefusedError
-from streams.hotlists.index import HotlistIndex
 from streams.hotlists.loaders import HotlistFileError, LoadReport, read_file
 from streams.hotlists.model import HotlistInfo, Read, StateMatch
-from streams.hotlists.updates import entry_to_json
 from streams.ops.settings import add_settings_arguments, settings_from
+
+if TYPE_CHECKING:  # numpy and roaring load only for the commands that build an index
+    from streams.hotlists.index import HotlistIndex
 
 
 def add_hotlist_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -125,6 +127,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from streams.hotlists.index import HotlistIndex
+
     index = HotlistIndex()
     load_files(index, args.hotlist)
     for s in index.stats():
@@ -139,6 +143,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from streams.hotlists.export import export
+    from streams.hotlists.index import HotlistIndex
 
     index = HotlistIndex()
     load_files(index, args.hotlist)
@@ -153,6 +158,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    from streams.hotlists.index import HotlistIndex
+    from streams.hotlists.updates import entry_to_json
+
     index = HotlistIndex()
     load_files(index, args.hotlist)
     read = Read("cli", args.plate, args.state.upper(), args.time or int(time.time()), tuple(args.candidate))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from streams.errors import InputRefusedError
 from streams.hotlists.model import FOREVER, NCIC_CATEGORIES, NO_TIME, HotlistEntry, Vehicle
 from streams.plates.normalise import PlateError, normalise_plate, normalise_state
 
@@ -28,7 +29,9 @@ NCIC_DEFAULT_PRIORITY = 30
 _NCIC_MIN_WIDTH = 39  # through the plate state
 
 
-class HotlistFileError(ValueError):
+class HotlistFileError(InputRefusedError, ValueError):
+    """A hotlist file row that refuses the whole file (--strict)."""
+
     def __init__(self, line: int, reason: str) -> None:
         super().__init__(f"line {line}: {reason}")
         self.line = line

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -27,6 +27,10 @@ from aiokafka.helpers import create_ssl_context
 
 from streams.errors import BrokerUnavailableError, ConfigurationError
 from streams.ops.settings import Settings
+
+if TYPE_CHECKING:
+    import confluent_kafka
+    import confluent_kafka.admin
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +127,26 @@ class KafkaClients:
 
     def admin(self) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(**self.aiokafka_options())
+
+    def rdkafka_consumer(self, **properties: Any) -> confluent_kafka.Consumer:
+        """A confluent-kafka (librdkafka) consumer: `librdkafka_config()` plus `properties` in librdkafka's
+        names (pass them as `**{"group.id": ...}`). It connects in the background when first used."""
+        import confluent_kafka  # noqa: PLC0415 (only its users pay for loading librdkafka)
+
+        return confluent_kafka.Consumer({**self.librdkafka_config(), **properties})
+
+    def rdkafka_producer(self, **properties: Any) -> confluent_kafka.Producer:
+        """A confluent-kafka (librdkafka) producer: `librdkafka_config()` plus `properties` ("acks", ...)."""
+        import confluent_kafka  # noqa: PLC0415 (only its users pay for loading librdkafka)
+
+        return confluent_kafka.Producer({**self.librdkafka_config(), **properties})
+
+    def rdkafka_admin(self) -> confluent_kafka.admin.AdminClient:
+        """librdkafka's AdminClient: ACLs, SCRAM credentials and incremental config changes."""
+        from confluent_kafka.admin import AdminClient  # noqa: PLC0415 (only admin commands need it)
+
+        conf: dict[str, str | int | float | bool] = {**self.librdkafka_config()}
+        return AdminClient(conf)
 
     # ---- connecting --------------------------------------------------------------------------
 

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
     ssl_certfile: Path | None = Field(None, description="client certificate (mutual TLS)")
     ssl_keyfile: Path | None = Field(None, description="client private key (mutual TLS)")
+    credentials_dir: Path = Field(
+        Path.home() / ".platewatch" / "credentials",
+        description="where `acls apply` and `identities rotate` store generated passwords (files of mode 0600)",
+    )
     broker_wait_seconds: float = Field(
         30.0, ge=0, description="how long a one-shot command retries an unreachable broker before exit 3"
     )

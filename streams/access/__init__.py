@@ -1,0 +1,1 @@
+"""Who may do what on the broker: the grants Platewatch derives from the agency registry and the policy."""
