@@ -18,7 +18,7 @@ import orjson
 
 from benchmarks.timing import machine, measure, peak_rss_bytes, rss_bytes
 from streams.hotlists.index import HotlistIndex
-from streams.hotlists.model import HotlistEntry, HotlistInfo, Read
+from streams.hotlists.model import HotlistEntry, HotlistInfo, MatchQuery
 from streams.plates.codes import OcrClasses, codes_to_digits, decode_plate, encode_plates
 from streams.sim.synthetic import plates_from_digits, random_plate_codes, synthetic_hotlist
 
@@ -147,7 +147,7 @@ def verify_against_reference(index: HotlistIndex, codes: np.ndarray, n: int, uni
     t = time.perf_counter()
     got: dict[int, set[tuple[str, tuple[int, ...]]]] = {}
     for start in range(0, n, 10_000):
-        chunk = [Read(str(i), p, "", 1_800_000_000) for i, p in enumerate(plates[start : start + 10_000])]
+        chunk = [MatchQuery(str(i), p, "", 1_800_000_000) for i, p in enumerate(plates[start : start + 10_000])]
         for h in index.match_reads(chunk):
             if h.entry.list_id == "ncic":
                 got.setdefault(start + h.read_index, set()).add((h.entry.plate, h.differing_positions))

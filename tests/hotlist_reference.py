@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from streams.hotlists.model import HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
+from streams.hotlists.model import HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
 from streams.plates.codes import OcrClasses
 from streams.plates.normalise import PlateError, normalise_plate
 
@@ -41,7 +41,7 @@ class ReferenceIndex:
             return None
         return positions
 
-    def match(self, reads: Sequence[Read]) -> set[HitKey]:
+    def match(self, reads: Sequence[MatchQuery]) -> set[HitKey]:
         best: dict[tuple[int, tuple[str, str, str]], HitKey] = {}
         for r, read in enumerate(reads):
             for raw in (read.plate, *read.candidates):

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.hotlists.index import HotlistIndex
-from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
+from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
 from streams.plates.codes import OcrClasses
 from tests.hotlist_reference import HitKey, ReferenceIndex
 
@@ -31,7 +31,7 @@ entries = st.builds(
     expiry=st.sampled_from([FOREVER, 100, 200]),
 )
 reads = st.builds(
-    Read,
+    MatchQuery,
     read_id=st.just("r"),
     plate=st.one_of(plates, st.sampled_from(["", "a-b", "Ｏ1", "TOOLONGPLATE1"])),
     state=states,
@@ -40,7 +40,7 @@ reads = st.builds(
 )
 
 
-def index_hits(index: HotlistIndex, batch: list[Read]) -> set[HitKey]:
+def index_hits(index: HotlistIndex, batch: list[MatchQuery]) -> set[HitKey]:
     return {
         (h.read_index, h.entry.key, h.kind, h.differing_positions, h.state_mismatch) for h in index.match_reads(batch)
     }
@@ -61,7 +61,7 @@ def fresh() -> tuple[HotlistIndex, ReferenceIndex]:
     batch=st.lists(reads, min_size=1, max_size=25),
 )
 def test_index_agrees_with_reference(
-    loaded: list[HotlistEntry], updates: list[tuple[bool, HotlistEntry]], batch: list[Read]
+    loaded: list[HotlistEntry], updates: list[tuple[bool, HotlistEntry]], batch: list[MatchQuery]
 ) -> None:
     index, ref = fresh()
     index.load_entries(loaded)
@@ -86,7 +86,7 @@ def test_index_agrees_with_reference(
     batch=st.lists(reads, max_size=20),
 )
 def test_full_load_replaces_a_list_and_append_keeps_it(
-    first: list[HotlistEntry], second: list[HotlistEntry], batch: list[Read]
+    first: list[HotlistEntry], second: list[HotlistEntry], batch: list[MatchQuery]
 ) -> None:
     index, ref = fresh()
     for group, replace in ((first, ["stolen"]), (second, ["stolen"]), (first, [])):
@@ -100,9 +100,9 @@ def test_exact_and_equivalent_hits_say_what_differs() -> None:
     index.upsert(HotlistEntry("stolen", "8OB5", "CA", case_number="C-1"))
     hits = index.match_reads(
         [
-            Read("r1", "8OB5", "CA", 10),
-            Read("r2", "B0B5", "CA", 10),  # two look-alike changes: beyond the stolen list's tolerance
-            Read("r3", "8-0b5", "NV", 10),  # one change (O→0), wrong state
+            MatchQuery("r1", "8OB5", "CA", 10),
+            MatchQuery("r2", "B0B5", "CA", 10),  # two look-alike changes: beyond the stolen list's tolerance
+            MatchQuery("r3", "8-0b5", "NV", 10),  # one change (O→0), wrong state
         ]
     )
     assert [(h.read_index, h.kind, h.differing_positions, h.state_mismatch) for h in hits] == [
@@ -118,9 +118,9 @@ def test_hits_are_ordered_by_priority_and_expired_entries_do_not_hit() -> None:
     index.upsert(HotlistEntry("stolen", "ABC123"))
     index.upsert(HotlistEntry("amber", "ABC123"))
     index.upsert(HotlistEntry("local", "ABC123", expiry=100))
-    hits = index.match_reads([Read("r", "ABC123", "", 50)])
+    hits = index.match_reads([MatchQuery("r", "ABC123", "", 50)])
     assert [h.entry.list_id for h in hits] == ["amber", "stolen", "local"]
-    assert [h.entry.list_id for h in index.match_reads([Read("r", "ABC123", "", 150)])] == ["amber", "stolen"]
+    assert [h.entry.list_id for h in index.match_reads([MatchQuery("r", "ABC123", "", 150)])] == ["amber", "stolen"]
     assert index.expire(now=150) == 1
     assert len(index) == 2
 
@@ -128,7 +128,7 @@ def test_hits_are_ordered_by_priority_and_expired_entries_do_not_hit() -> None:
 def test_a_non_ascii_look_alike_never_matches() -> None:
     index, _ = fresh()
     index.upsert(HotlistEntry("stolen", "ABC123"))
-    assert index.match_reads([Read("r", "АВС123")]) == []  # Cyrillic А, В, С
+    assert index.match_reads([MatchQuery("r", "АВС123")]) == []  # Cyrillic А, В, С
 
 
 def test_batch_with_no_good_plates_returns_nothing() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.loaders import HotlistFileError, LoadReport, detect_format, parse_time, read_csv, read_ncic
-from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, Read, Vehicle
+from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchQuery, Vehicle
 from streams.hotlists.updates import UpdateError, apply_update, decode_update, encode_tombstone, encode_upsert
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -132,7 +132,7 @@ def test_loaded_file_matches_in_the_index() -> None:
     index = HotlistIndex()
     index.define_list(HotlistInfo("bolo", "Local BOLO"))
     index.load_entries(read_csv(b"Plate,State\n7ABC123,CA\n", "bolo", report), replace_lists=["bolo"])
-    assert [h.entry.plate for h in index.match_reads([Read("r", "7ABC123", "CA", 1)])] == ["7ABC123"]
+    assert [h.entry.plate for h in index.match_reads([MatchQuery("r", "7ABC123", "CA", 1)])] == ["7ABC123"]
 
 
 def test_update_record_round_trip_schema_and_tombstone() -> None:
@@ -158,9 +158,9 @@ def test_update_record_round_trip_schema_and_tombstone() -> None:
     index = HotlistIndex()
     apply_update(index, key, value)
     assert index.list_info("amber") == info
-    assert len(index.match_reads([Read("r", "7XYZ123", "CA", 1)])) == 1
+    assert len(index.match_reads([MatchQuery("r", "7XYZ123", "CA", 1)])) == 1
     apply_update(index, *encode_tombstone("amber", "CA", "7XYZ123"))
-    assert index.match_reads([Read("r", "7XYZ123", "CA", 1)]) == []
+    assert index.match_reads([MatchQuery("r", "7XYZ123", "CA", 1)]) == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from streams.errors import ConfigurationError, InputRefusedError
 from streams.hotlists.loaders import HotlistFileError, LoadReport, read_file
-from streams.hotlists.model import HotlistInfo, Read, StateMatch
+from streams.hotlists.model import HotlistInfo, MatchQuery, StateMatch
 from streams.ops.settings import add_settings_arguments, settings_from
 
 if TYPE_CHECKING:  # numpy and roaring load only for the commands that build an index
@@ -163,7 +163,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
     index = HotlistIndex()
     load_files(index, args.hotlist)
-    read = Read("cli", args.plate, args.state.upper(), args.time or int(time.time()), tuple(args.candidate))
+    read = MatchQuery("cli", args.plate, args.state.upper(), args.time or int(time.time()), tuple(args.candidate))
     hits = index.match_reads([read])
     if not hits:
         print(f"no hit for {args.plate!r} (state {args.state or 'unknown'}) in {len(index)} entries")

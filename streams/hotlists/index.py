@@ -30,7 +30,7 @@ from streams.hotlists.columns import (
     take_rows,
 )
 from streams.hotlists.matching import Matcher
-from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo, Read
+from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo, MatchQuery
 from streams.hotlists.state import LIST_PRIORITY, IndexState
 from streams.hotlists.views import ListStats
 from streams.plates.codes import EncodedPlates, OcrClasses
@@ -162,7 +162,7 @@ class HotlistIndex:
 
     # ---- matching (matching.py) --------------------------------------------------------------
 
-    def match_reads(self, reads: Sequence[Read]) -> list[Hit]:
+    def match_reads(self, reads: Sequence[MatchQuery]) -> list[Hit]:
         """Match reads, each with its OCR candidates; see `match`."""
         return self._matcher.match_reads(reads)
 
@@ -173,10 +173,5 @@ class HotlistIndex:
         states: Sequence[str],
         times: Sequence[int],
     ) -> list[Hit]:
-        """Match a batch of encoded plates; several plates may belong to one read (OCR candidates).
-
-        `read_index[i]` is the read plate i belongs to; `states` and `times` are indexed by read.
-        Returns hits ordered by read, then priority (0 first); one hit per (read, entry), the
-        closest match winning when several candidates hit the same entry.
-        """
+        """See `Matcher.match`."""
         return self._matcher.match(plates, read_index, states, times)

@@ -1,6 +1,6 @@
 """Matching a batch of reads against an index's state.
 
-In: the `IndexState` an index keeps, and a batch: `Read`s (`match_reads`), or already encoded plates
+In: the `IndexState` an index keeps, and a batch: `MatchQuery`s (`match_reads`), or already encoded plates
 (`match`: codes, OCR-folded codes and digits of every plate, several plates possibly per read, with
 the read each belongs to and each read's state and time).
 Out: `Hit`s, one per (read, entry), ordered by read then priority. Nothing here changes the state.
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from pyroaring import BitMap64
 
-from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo, MatchKind, Read, StateMatch
+from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
 from streams.hotlists.state import IndexState, Key
 from streams.plates.codes import BASE, DIGIT, POWERS, EncodedPlates, OcrClasses, encode_plates
 from streams.plates.normalise import MAX_PLATE_LENGTH
@@ -40,18 +40,18 @@ class Matcher:
         for d, alternatives in self._delta_by_class.items():
             self._delta_table[d, : len(alternatives)] = alternatives
 
-    def match_reads(self, reads: Sequence[Read]) -> list[Hit]:
+    def match_reads(self, reads: Sequence[MatchQuery]) -> list[Hit]:
         """Match reads, each with its OCR candidates; see `match`."""
         raw: list[str] = []
-        owner: list[int] = []
+        read_of_plate: list[int] = []
         for i, read in enumerate(reads):
             raw.append(read.plate)
-            owner.append(i)
+            read_of_plate.append(i)
             for candidate in read.candidates:
                 raw.append(candidate)
-                owner.append(i)
+                read_of_plate.append(i)
         plates = encode_plates(raw, self._state.ocr)
-        return self.match(plates, np.array(owner, np.intp), [r.state for r in reads], [r.time for r in reads])
+        return self.match(plates, np.array(read_of_plate, np.intp), [r.state for r in reads], [r.time for r in reads])
 
     def match(
         self,

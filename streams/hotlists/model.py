@@ -99,8 +99,8 @@ class HotlistEntry(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class Read:
-    """What the matcher needs of one plate read."""
+class MatchQuery:
+    """A read as the matcher sees it (`platewatch match`, tests): a plate, its state and time, candidates."""
 
     read_id: str
     plate: str  # as read, before normalisation
