@@ -7,7 +7,8 @@ to do about it. Messages never carry a secret or (outside DEBUG logs) a plate.
 Exit codes (documented in the README):
   0  done          1  a check said no (no hit, share denied, audit mismatch)
   2  usage or configuration error      3  Kafka unreachable within the retry time
-  4  refused input (policy, registry or hotlist file)      70  internal error (a bug: --debug)
+  4  refused input (policy, registry or hotlist file)      5  the broker denied this identity
+  70 internal error (a bug: --debug)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ EXIT_NO = 1
 EXIT_USAGE = 2
 EXIT_BROKER = 3
 EXIT_REFUSED = 4
+EXIT_DENIED = 5
 EXIT_INTERNAL = 70
 
 
@@ -54,3 +56,10 @@ class InputRefusedError(PlatewatchError):
     """An input (policy, registry, hotlist file) refused whole, with where and why."""
 
     exit_code = EXIT_REFUSED
+
+
+class AccessDeniedError(PlatewatchError):
+    """The broker authenticated us but its ACLs do not let this identity do what was asked."""
+
+    exit_code = EXIT_DENIED
+    hint = "the identity lacks the grant: see `platewatch acls plan` (run by the admin)"

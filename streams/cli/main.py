@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="platewatch",
         description="License plate reads → hotlist match → jurisdiction filter → per-recipient alerts.",
         epilog="exit codes: 0 done, 1 a check said no, 2 usage or configuration, 3 Kafka unreachable, "
-        "4 refused input, 70 internal error",
+        "4 refused input, 5 denied by the broker, 70 internal error",
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -22,10 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from aiokafka.helpers import create_ssl_context
 
-from streams.errors import BrokerUnavailableError, ConfigurationError
+from streams.errors import AccessDeniedError, BrokerUnavailableError, ConfigurationError
 from streams.ops.settings import Settings
 
 if TYPE_CHECKING:
@@ -164,6 +169,8 @@ class KafkaClients:
             while True:
                 (described,) = await admin.describe_topics([topic])
                 parts = sorted(p["partition"] for p in described["partitions"])
+                if described["error_code"] == TopicAuthorizationFailedError.errno:
+                    raise AccessDeniedError(f"{self.settings.sasl_username or 'this client'} may not use topic {topic}")
                 if described["error_code"] == 0 and parts:
                     return [TopicPartition(topic, p) for p in parts]
                 if described["error_code"] not in (0, UnknownTopicOrPartitionError.errno) or loop.time() >= deadline:
