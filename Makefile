@@ -88,3 +88,21 @@ cluster-down:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache deploy/kafka/.jars
+
+# The secured broker (TLS, SCRAM-SHA-512, ACLs enforced by the broker; deploy/kafka/kafka.sh says more):
+# clients on 127.0.0.1:9093 (KAFKA_SECURE_PORT); it prints the PLATEWATCH_* variables that reach it.
+.PHONY: kafka-up-secure kafka-down-secure kafka-status-secure cluster-up-secure cluster-down-secure
+kafka-up-secure:
+	$(KAFKA) secure-up
+
+kafka-down-secure:
+	$(KAFKA) secure-down
+
+kafka-status-secure:
+	$(KAFKA) secure-status
+
+cluster-up-secure:
+	$(KAFKA) cluster-up-secure
+
+cluster-down-secure:
+	$(KAFKA) cluster-down-secure
