@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.harness.secure_broker import SecureBroker, spare_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
@@ -40,6 +43,41 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(KAFKA_SH), "down"], env=env, check=False)
+
+
+REAUTH_MS = 5_000  # the script's default is 60 s; short here so the session-expiry check stays quick
+SECURE_ENV_VARS = ("PLATEWATCH_TLS_", "PLATEWATCH_ADMIN_PASSWORD_FILE", "KAFKA_SECURE_", "KAFKA_KEEP_DATA")
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    port, controller_port, internal_port = spare_ports(3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SECURE_ENV_VARS)}
+    env.update(
+        PLATEWATCH_KAFKA_DIR=str(tmp_path_factory.mktemp("kafka-secure")),
+        KAFKA_SECURE_PORT=str(port),
+        KAFKA_SECURE_CONTROLLER_PORT=str(controller_port),
+        KAFKA_SECURE_INTERNAL_PORT=str(internal_port),
+        KAFKA_SECURE_REAUTH_MS=str(REAUTH_MS),
+    )
+    broker = SecureBroker(
+        Path(env["PLATEWATCH_KAFKA_DIR"]) / "secure", env, port, controller_port, internal_port, 0, ""
+    )
+    began = time.monotonic()
+    started = broker.script("secure-up", check=False)
+    broker.start_seconds = time.monotonic() - began
+    broker.start_output = started.stdout + started.stderr
+    if started.returncode != 0:
+        broker.script("secure-down", check=False)
+        pytest.fail(f"the secure broker did not start:\n{broker.start_output}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        stopped = broker.script("secure-down", check=False)
+    # secure-down removes the broker's data but keeps the CA and the admin's files, so clients stay valid
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (broker.base / "single").exists()
+    assert broker.ca.exists() and (broker.base / "admin.password").exists()
 
 
 @pytest.fixture

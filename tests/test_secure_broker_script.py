@@ -11,16 +11,11 @@ certificate still chains to the CA that clients hold, with every user still ther
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 import stat
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,101 +25,12 @@ from aiokafka.conn import AIOKafkaConnection, create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed, TopicAuthorizationFailedError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from tests.conftest import KAFKA_SH
+from tests.conftest import REAUTH_MS
+from tests.harness.secure_broker import SecureBroker
 
 pytestmark = pytest.mark.kafka
 
-REAUTH_MS = 5_000  # the script's default is 60 s; short here so the session-expiry check stays quick
 START_BUDGET_S = 60.0
-SECURE_ENV_VARS = ("PLATEWATCH_TLS_", "PLATEWATCH_ADMIN_PASSWORD_FILE", "KAFKA_SECURE_", "KAFKA_KEEP_DATA")
-
-
-@dataclass
-class SecureBroker:
-    base: Path  # $PLATEWATCH_KAFKA_DIR/secure
-    env: dict[str, str]
-    port: int
-    controller_port: int
-    internal_port: int
-    start_seconds: float
-    start_output: str
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def ca(self) -> Path:
-        return self.base / "tls" / "ca.pem"
-
-    @property
-    def admin_password(self) -> str:
-        return (self.base / "admin.password").read_text().strip()
-
-    def script(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(KAFKA_SH), *args], env=self.env, input=stdin, capture_output=True, text=True, check=False, timeout=120
-        )
-        if check and done.returncode != 0:
-            pytest.fail(f"kafka.sh {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-        return done
-
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca))
-
-    def sasl(self, user: str, password: str) -> dict[str, Any]:
-        return {
-            "security_protocol": "SASL_SSL",
-            "ssl_context": self.ssl_context(),
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": user,
-            "sasl_plain_password": password,
-        }
-
-    def admin(self) -> dict[str, Any]:
-        return {"bootstrap_servers": self.bootstrap, **self.sasl("admin", self.admin_password)}
-
-
-def spare_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-@pytest.fixture(scope="session")
-def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    port, controller_port, internal_port = spare_ports(3)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SECURE_ENV_VARS)}
-    env.update(
-        PLATEWATCH_KAFKA_DIR=str(tmp_path_factory.mktemp("kafka-secure")),
-        KAFKA_SECURE_PORT=str(port),
-        KAFKA_SECURE_CONTROLLER_PORT=str(controller_port),
-        KAFKA_SECURE_INTERNAL_PORT=str(internal_port),
-        KAFKA_SECURE_REAUTH_MS=str(REAUTH_MS),
-    )
-    broker = SecureBroker(
-        Path(env["PLATEWATCH_KAFKA_DIR"]) / "secure", env, port, controller_port, internal_port, 0, ""
-    )
-    began = time.monotonic()
-    started = broker.script("secure-up", check=False)
-    broker.start_seconds = time.monotonic() - began
-    broker.start_output = started.stdout + started.stderr
-    if started.returncode != 0:
-        broker.script("secure-down", check=False)
-        pytest.fail(f"the secure broker did not start:\n{broker.start_output}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        stopped = broker.script("secure-down", check=False)
-    # secure-down removes the broker's data but keeps the CA and the admin's files, so clients stay valid
-    assert stopped.returncode == 0, stopped.stderr
-    assert not (broker.base / "single").exists()
-    assert broker.ca.exists() and (broker.base / "admin.password").exists()
 
 
 async def metadata(conn: AIOKafkaConnection) -> Any:

@@ -35,7 +35,9 @@ class AccessPlan:
         for identity in self.create_users:
             about = f" (agency {identity.agency})" if identity.agency else ""
             lines.append(f"+ user   {identity.name:<30} {identity.role}{about}")
-        lines.extend(f"- user   {name}" for name in self.delete_users)
+        lines.extend(
+            f"- user   {name:<30} revoked: password replaced by one nobody holds" for name in self.delete_users
+        )
         lines.extend(f"+ allow  {b.describe()}" for b in self.add)
         lines.extend(f"- revoke {b.describe()}" for b in self.remove)
         if not self.empty:
@@ -56,11 +58,14 @@ def plan_access(
     live = set(live_bindings)
     want = desired_bindings(policy, d)
     owned = managed(live, d)
+    holders = {b.principal for b in live}
     owned_users = {u for u in users if u.startswith(d.prefix)} if d.prefix else users
     admin_like = {u for u in owned_users if u == "admin" or u.endswith("-admin")}
     return AccessPlan(
         create_users=tuple(i for i in want_users if i.name not in users),
-        delete_users=tuple(sorted(owned_users - want_names - admin_like)),
+        # a user the registry no longer names is revoked while it still holds grants; once revoked
+        # (password replaced, grants gone: Kafka 4.1.1 cannot delete one safely) it holds none
+        delete_users=tuple(sorted(u for u in owned_users - want_names - admin_like if f"User:{u}" in holders)),
         add=tuple(sorted(want - live)),
         remove=tuple(sorted(owned - want)),
         unchanged=len(want & live),

@@ -2,7 +2,8 @@
 
 Reads the live ACL bindings and SCRAM users, hands them to `streams.access.plan`, and applies a plan:
 new users get a generated password, stored once in `<credentials_dir>/<user>.password` (mode 0600,
-readable only by its owner) and never printed or logged; removed users and revoked bindings are
+readable only by its owner) and never printed or logged; a removed user's password is replaced by one
+nobody knows (Kafka 4.1.1 cannot survive a restart after a SCRAM deletion) and revoked bindings are
 deleted. Rotation writes a new password and replaces the credential on the broker; open sessions end
 at their next re-authentication (`connections.max.reauth.ms` on the broker).
 """
@@ -89,22 +90,16 @@ class BrokerAccess:
         """Make the broker match `plan`; returns the credential files written."""
         written = self._upsert_users([i.name for i in plan.create_users])
         if plan.delete_users:
-            from confluent_kafka.admin import (  # noqa: PLC0415
-                ScramMechanism,
-                UserScramCredentialAlteration,
-                UserScramCredentialDeletion,
-            )
-
-            deletions: list[UserScramCredentialAlteration] = [
-                UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in plan.delete_users
-            ]
-            _wait(self.admin.alter_user_scram_credentials(deletions, request_timeout=TIMEOUT_S))
+            # Kafka 4.1.1 loses every SCRAM credential at its next restart once one has been deleted
+            # (its metadata replay drops the whole user set), so a user is revoked, not deleted: its
+            # password becomes a random one that is stored nowhere, and its grants go below.
+            self._upsert_users(plan.delete_users, store=False)
             for user in plan.delete_users:
                 (self.credentials_dir / f"{user}.password").unlink(missing_ok=True)
         if plan.add:
             _wait(self.admin.create_acls([_acl(b) for b in plan.add], request_timeout=TIMEOUT_S))
         if plan.remove:
-            _wait(self.admin.delete_acls([_acl(b) for b in plan.remove], request_timeout=TIMEOUT_S))
+            _wait(self.admin.delete_acls([_acl(b, exact=True) for b in plan.remove], request_timeout=TIMEOUT_S))
         return written
 
     def rotate(self, user: str) -> Path:
@@ -113,7 +108,7 @@ class BrokerAccess:
         (path,) = self._upsert_users([user])
         return path
 
-    def _upsert_users(self, users: Iterable[str]) -> list[Path]:
+    def _upsert_users(self, users: Iterable[str], *, store: bool = True) -> list[Path]:
         from confluent_kafka.admin import (  # noqa: PLC0415
             ScramCredentialInfo,
             ScramMechanism,
@@ -129,6 +124,8 @@ class BrokerAccess:
             UserScramCredentialUpsertion(u, info, pw.encode()) for u, pw in passwords.items()
         ]
         _wait(self.admin.alter_user_scram_credentials(upserts, request_timeout=TIMEOUT_S))
+        if not store:
+            return []
         return [store_secret(self.credentials_dir / f"{user}.password", pw) for user, pw in passwords.items()]
 
 
@@ -144,16 +141,19 @@ def store_secret(path: Path, secret: str) -> Path:
     return path
 
 
-def _acl(b: Binding) -> Any:
+def _acl(b: Binding, *, exact: bool = False) -> Any:
+    """The binding for create_acls, or (exact) the filter that matches only it, for delete_acls."""
     from confluent_kafka.admin import (  # noqa: PLC0415
         AclBinding,
+        AclBindingFilter,
         AclOperation,
         AclPermissionType,
         ResourcePatternType,
         ResourceType,
     )
 
-    return AclBinding(
+    kind = AclBindingFilter if exact else AclBinding
+    return kind(
         ResourceType[b.resource_type],
         b.resource_name,
         ResourcePatternType[b.pattern_type],

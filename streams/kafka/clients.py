@@ -22,11 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
+)
+from aiokafka.errors import (
+    SaslAuthenticationFailed as SaslAuthenticationFailedError,
 )
 from aiokafka.helpers import create_ssl_context
 
@@ -157,8 +161,27 @@ class KafkaClients:
 
     async def start(self, client: C, *, wait_s: float | None = None) -> C:
         """Start `client`, retrying an unreachable broker for `wait_s` (default: broker_wait_seconds)."""
-        await retry_broker(client.start, self.settings, wait_s=wait_s, on_give_up=lambda: _close(client))
+        await retry_broker(
+            client.start, self.settings, wait_s=wait_s, on_give_up=lambda: _close(client),
+            diagnose=self.credentials_refused,
+        )  # fmt: skip
         return client
+
+    async def credentials_refused(self) -> bool:
+        """True when the first bootstrap server refuses our SASL credentials (aiokafka's bootstrap
+        error does not say so: one direct connection tells an unreachable broker from a refusal)."""
+        if not self.settings.security_protocol.startswith("SASL"):
+            return False
+        host, _, port = self.settings.bootstrap_servers.split(",")[0].strip().rpartition(":")
+        opts = {k: v for k, v in self.aiokafka_options().items() if k != "bootstrap_servers"}
+        try:
+            conn = await create_conn(host, int(port), request_timeout_ms=5000, **opts)
+        except SaslAuthenticationFailedError:
+            return True
+        except Exception:
+            return False
+        conn.close()
+        return False
 
     async def topic_partitions(self, topic: str, *, wait_s: float = 0) -> list[TopicPartition]:
         """Every partition of `topic` from the admin API; [] when it does not exist after `wait_s`."""
@@ -186,6 +209,7 @@ async def retry_broker(
     *,
     wait_s: float | None = None,
     on_give_up: Callable[[], Awaitable[None]] | None = None,
+    diagnose: Callable[[], Awaitable[bool]] | None = None,
 ) -> None:
     """Run `attempt` until it stops failing to reach the broker, or `wait_s` has passed."""
     loop = asyncio.get_running_loop()
@@ -198,6 +222,14 @@ async def retry_broker(
             return
         except (KafkaConnectionError, OSError) as exc:
             last: Exception = exc
+            if diagnose is not None and await diagnose():
+                if on_give_up is not None:
+                    await on_give_up()
+                raise BrokerUnavailableError(
+                    f"Kafka at {settings.bootstrap_servers} refused the credentials of "
+                    f"{settings.sasl_username or 'this client'} (SaslAuthenticationFailed)",
+                    hint="check the user name and the password (file or PLATEWATCH_SASL_PASSWORD)",
+                ) from None
         except KafkaError as exc:  # e.g. authentication refused: retrying will not help
             if on_give_up is not None:
                 await on_give_up()

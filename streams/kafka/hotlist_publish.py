@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.errors import InputRefusedError
 from streams.hotlists.model import HotlistEntry, HotlistInfo
-from streams.hotlists.updates import encode_tombstone, encode_upsert, parse_key
+from streams.hotlists.updates import UpdateError, encode_tombstone, encode_upsert, parse_key
 from streams.kafka.batch_send import send_batched
 from streams.kafka.clients import KafkaClients
 from streams.kafka.replay import read_to_end
@@ -33,9 +33,10 @@ async def current_keys(clients: KafkaClients, topic: str, list_id: str) -> set[t
     try:
         async for records in read_to_end(consumer, partitions):
             for r in records:
-                if r.key is None:
-                    continue
-                key = parse_key(r.key)
+                try:
+                    key = parse_key(r.key or b"")
+                except UpdateError:
+                    continue  # not a hotlist record: replicas refuse it too (and count it)
                 if key[0] != list_id:
                     continue
                 if r.value is None:
