@@ -243,3 +243,24 @@ async def live_grants(site: Site) -> set[Binding]:
 
 def test_the_policy_files_of_the_site_are_the_defaults(site: Site) -> None:
     assert site.settings().policy_file == Path(DEFAULT_POLICY)
+
+
+def test_the_commands_run_over_sasl_ssl_with_credentials_from_the_environment_or_a_file(
+    site: Site, tmp_path: Path
+) -> None:
+    bolo = tmp_path / "bolo.csv"
+    bolo.write_text("PlateNumber,PlateState\n7SDQ551,CA\n")
+    loaded = site.platewatch(
+        "hotlist", "load", str(bolo), "--list", "sec-bolo", "--publish", user="sec.platewatch-publisher"
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "published 1 updates" in loaded.stdout
+    # the simulator plays every agency's gateway at once: only the admin may write every input topic
+    simulated = site.platewatch("simulate", "--seconds", "1", "--rate", "200", "--hotlist-size", "1000")
+    assert simulated.returncode == 0, simulated.stderr
+    tail = site.platewatch("tail-alerts", "--recipient", LAPD, "--seconds", "2", user=f"sec.{LAPD}")
+    assert tail.returncode == 0, tail.stderr
+    denied = site.platewatch("tail-alerts", "--recipient", SDPD, "--seconds", "2", user=f"sec.{LAPD}")
+    assert denied.returncode == 5 and f"may not use topic sec.alerts.{SDPD}" in denied.stderr
+    for password in site.passwords():
+        assert password not in (site.log_dir / "cli.log").read_text()
