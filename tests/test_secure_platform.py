@@ -264,3 +264,19 @@ def test_the_commands_run_over_sasl_ssl_with_credentials_from_the_environment_or
     assert denied.returncode == 5 and f"may not use topic sec.alerts.{SDPD}" in denied.stderr
     for password in site.passwords():
         assert password not in (site.log_dir / "cli.log").read_text()
+
+
+def test_the_benchmarks_run_over_sasl_ssl(site: Site, tmp_path: Path) -> None:
+    """Every benchmark client (producers, the raw consumer, the faust peer, the dispatch consumer, the
+    worker) takes its security settings from the environment, here the admin's."""
+    env = {**os.environ, **site.env(), "PLATEWATCH_TOPIC_PREFIX": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path),
+         "--bootstrap", site.broker.bootstrap],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    load = orjson.loads((tmp_path / "result.json").read_bytes())["load"]
+    assert load["hotlist"]["replica_entries"] >= 20_000 and load["fixed_rate"]["alerts_received"] > 0
+    assert load["baseline_raw_consume"]["reads_per_s"] > 0
+    assert load["baseline_naive_faust"]["reads_per_s"] > 0
