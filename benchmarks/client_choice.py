@@ -672,10 +672,10 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     names = TopicNames.with_prefix(prefix)
     env = environment()
     _progress(f"{args.reads:,} reads to {names.plate_reads} ({args.partitions} partitions, hit rate {args.hit_rate})")
-    data = await setup(clients, settings, names, args.reads, args.entries, args.hit_rate)
     runs: list[dict[str, Any]] = []
     problems: list[str] = []
-    try:
+    try:  # the topics go whatever happens, a failed setup included
+        data = await setup(clients, settings, names, args.reads, args.entries, args.hit_rate)
         for round_ in range(1, args.runs + 1):
             for variant in ALL_VARIANTS:
                 before = await output_offsets(clients, settings, names) if variant.endswith("pipeline") else None
