@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from streams.cli.access import add_access_commands
+from streams.cli.audit import add_audit_commands
 from streams.cli.demo import add_demo_command
 from streams.cli.dlq import add_dlq_commands
 from streams.cli.hotlist import add_hotlist_commands
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_access_commands(sub)
+    add_audit_commands(sub)
     add_demo_command(sub)
     add_dlq_commands(sub)
     add_hotlist_commands(sub)
