@@ -34,6 +34,8 @@ def test_an_agency_may_read_its_own_alerts_and_nothing_else() -> None:
         ("READ", "TOPIC", "LITERAL", f"alerts.{LAPD}"),
         ("DESCRIBE", "TOPIC", "LITERAL", f"alerts.{LAPD}"),
         ("READ", "GROUP", "PREFIXED", f"{LAPD}."),
+        ("WRITE", "TOPIC", "LITERAL", "access-log"),  # its queries of retained alerts are logged
+        ("DESCRIBE", "TOPIC", "LITERAL", "access-log"),
     }
     assert grants_of(want, f"User:ingest-{LAPD}") == {
         ("WRITE", "TOPIC", "LITERAL", f"plate-reads.{LAPD}"),
@@ -43,6 +45,8 @@ def test_an_agency_may_read_its_own_alerts_and_nothing_else() -> None:
         ("WRITE", "TOPIC", "LITERAL", "hotlist-updates"),
         ("READ", "TOPIC", "LITERAL", "hotlist-updates"),
         ("DESCRIBE", "TOPIC", "LITERAL", "hotlist-updates"),
+        ("WRITE", "TRANSACTIONAL_ID", "PREFIXED", "platewatch-publisher."),  # a load is one transaction
+        ("DESCRIBE", "TRANSACTIONAL_ID", "PREFIXED", "platewatch-publisher."),
     }
     # nobody but the worker and the auditors reads across agencies; nobody but the worker writes alerts
     for b in want:

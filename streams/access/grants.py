@@ -107,7 +107,8 @@ def role_bindings(identity: Identity, d: Deployment) -> list[Binding]:
     n, p = d.names, identity.principal
     if identity.role == "agency":  # its own alerts, under its own consumer groups; nothing else
         groups = Binding(p, GROUP, PREFIXED, f"{identity.name}.", READ)
-        return [*_topic(p, n.alerts(identity.agency), LITERAL, READ), groups]
+        # ... and the access log, where `tail-alerts --from-beginning` records each query of retained alerts
+        return [*_topic(p, n.alerts(identity.agency), LITERAL, READ), groups, *_topic(p, n.access_log, LITERAL, WRITE)]
     if identity.role == "ingest":  # its agency's cameras' reads, written; nothing read
         return _topic(p, n.reads_for(identity.agency), LITERAL, WRITE)
     if identity.role == "worker":
@@ -117,19 +118,26 @@ def role_bindings(identity: Identity, d: Deployment) -> list[Binding]:
             *_topic(p, n.hotlist_updates, LITERAL, READ),
             *_topic(p, n.alerts_prefix, PREFIXED, WRITE, CREATE),
             *_topic(p, n.share_audit, LITERAL, WRITE),
+            *_topic(p, n.batch_counts, LITERAL, WRITE),
             *_topic(p, n.dlq, LITERAL, WRITE),
             Binding(p, GROUP, LITERAL, d.worker_group, READ),
             Binding(p, TXN, PREFIXED, d.worker_group, WRITE),  # exactly-once: one id per worker
             Binding(p, TXN, PREFIXED, d.worker_group, DESCRIBE),
         ]
     if identity.role == "publisher":  # lists written; read back when a replace finds what left the list
-        return _topic(p, n.hotlist_updates, LITERAL, WRITE, READ)
+        loads = f"{d.prefix}platewatch-publisher."  # one transactional id per list: a load is all or nothing
+        txn = [Binding(p, TXN, PREFIXED, loads, WRITE), Binding(p, TXN, PREFIXED, loads, DESCRIBE)]
+        return [*_topic(p, n.hotlist_updates, LITERAL, WRITE, READ), *txn]
     if identity.role in {"auditor", "audit-sink"}:  # decisions, and delivered alerts to reconcile them with
-        return [
+        common = [
             *_topic(p, n.share_audit, LITERAL, READ),
             *_topic(p, n.alerts_prefix, PREFIXED, READ),
+            *_topic(p, n.batch_counts, LITERAL, READ),
             Binding(p, GROUP, PREFIXED, d.audit_group, READ),
         ]
+        if identity.role == "auditor":  # queries retained data (audit report, tail-alerts): they are logged
+            return [*common, *_topic(p, n.access_log, LITERAL, WRITE)]
+        return [*common, *_topic(p, n.access_log, LITERAL, READ)]  # the sink stores the access log
     raise ValueError(f"no grants for role {identity.role!r}")
 
 

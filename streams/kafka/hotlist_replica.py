@@ -42,6 +42,7 @@ class HotlistReplica:
         self._partitions: list[TopicPartition] = []
         self.catch_up_seconds: float | None = None
         self.records_replayed = 0
+        self.uncommitted_records = 0
 
     async def connect(self) -> None:
         """Start the consumer (one attempt: the worker retries)."""
@@ -49,6 +50,7 @@ class HotlistReplica:
             consumer = self.clients.consumer(
                 group_id=None,
                 enable_auto_commit=False,
+                isolation_level="read_committed",  # a hotlist load counts once its transaction commits
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=16 * 1024 * 1024,
             )
@@ -91,8 +93,20 @@ class HotlistReplica:
                     except UpdateError as exc:
                         rejected += 1
                         log.warning("hotlist update at offset %d refused: %s", record.offset, _without_plate(exc))
-            if applied or rejected:
+            pending = self._uncommitted(consumer)
+            if applied or rejected or pending != self.uncommitted_records:
+                self.uncommitted_records = pending
                 self.on_applied(applied, rejected)
+
+    def _uncommitted(self, consumer: AIOKafkaConsumer) -> int:
+        """Records written but not yet committed (a load in progress, or a dead publisher's
+        transaction the broker has not aborted yet): the list in force stays the previous one."""
+        pending = 0
+        for tp in consumer.assignment():
+            high, stable = consumer.highwater(tp), consumer.last_stable_offset(tp)
+            if high is not None and stable is not None:
+                pending += max(0, high - stable)
+        return pending
 
     async def _find_partitions(self) -> list[TopicPartition]:
         await self.find_topic()

@@ -73,6 +73,7 @@ class PlatewatchWorker:
         self.metrics.hotlist_updates.inc(applied)
         self.metrics.hotlist_rejected.inc(rejected)
         self.metrics.replica_ready.set(1 if self.replica.caught_up.is_set() else 0)
+        self.metrics.hotlist_uncommitted.set(self.replica.uncommitted_records)
         for s in self.index.stats():
             self.metrics.hotlist_entries.labels(s.info.list_id).set(s.entries)
 

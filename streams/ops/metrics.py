@@ -59,6 +59,11 @@ class PipelineMetrics:
         self.hotlist_rejected = Counter(
             f"{p}_hotlist_updates_rejected", "Hotlist-update records refused as malformed", registry=registry
         )
+        self.hotlist_uncommitted = Gauge(
+            f"{p}_hotlist_uncommitted_records",
+            "hotlist-updates records of a load not committed yet; the previous list stays in force",
+            registry=registry,
+        )
         self.replica_ready = Gauge(
             f"{p}_hotlist_replica_ready",
             "1 once the hotlist replica has caught up with the topic",

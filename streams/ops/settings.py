@@ -24,6 +24,7 @@ from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY
 
 ENV_PREFIX = "PLATEWATCH_"
 SECRET_FIELDS = frozenset({"sasl_password"})  # settable by environment or file only, never by a flag
+MASKED_FIELDS = frozenset({"audit_db_url"})  # may carry a password: never echoed in an error
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     )
     read_partitions: int = Field(6, ge=1, description="partitions of each input topic (topics create)")
     replication_factor: int = Field(1, ge=1, description="replication factor (topics create)")
+    publish_transaction_timeout_ms: int = Field(
+        900_000, ge=1000, description="a hotlist load's transaction: aborted by the broker if not committed in time"
+    )
     # the hot path
     processing_guarantee: ProcessingGuarantee = Field("at_least_once", description="delivery guarantee")
     batch_max_reads: int = Field(5000, ge=1, description="most reads taken in one batch")
@@ -85,6 +89,22 @@ class Settings(BaseSettings):
         "INFO", description="DEBUG shows plates in logs; INFO never does"
     )
     config: Path | None = Field(None, description="config file (TOML or YAML) read below flags and environment")
+    # the audit store (`platewatch audit ...`)
+    audit_db_url: str = Field(
+        "sqlite:///platewatch-audit.db",
+        description="audit store: sqlite:///FILE, or postgresql+psycopg://USER@HOST:PORT/DB (give the password "
+        "by ~/.pgpass or PGPASSWORD, never in the URL)",
+    )
+    audit_retention_days: int = Field(
+        2555, ge=365, description="days of audit records `audit prune` keeps (at least 365: FBI CJIS, NCIC data)"
+    )
+    audit_batch_rows: int = Field(
+        5000, ge=1, le=100_000, description="most records the audit sink stores in one transaction"
+    )
+    # who queries retained ALPR data (tail-alerts --from-beginning, audit report): the access log's record
+    access_user: str = Field("", description="the person querying retained data (recorded in the access log)")
+    access_organization: str = Field("", description="their agency or organization (default: the agency queried)")
+    access_purpose: str = Field("", description="why they query it, e.g. a case number (recorded in the access log)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -98,6 +118,8 @@ class Settings(BaseSettings):
             problems.append(f"security_protocol {self.security_protocol} needs sasl_username")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             problems.append("ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        if not self.audit_db_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            problems.append("audit_db_url must be sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -186,7 +208,8 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         name = ".".join(str(p) for p in error["loc"]) or "settings"
-        shown = "" if name in SECRET_FIELDS or not error["loc"] else f" (got {error.get('input')!r})"
+        hidden = name in SECRET_FIELDS | MASKED_FIELDS or not error["loc"]
+        shown = "" if hidden else f" (got {error.get('input')!r})"
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{name}: {message}{shown}")
     return f"invalid settings ({len(parts)}): " + "; ".join(parts)
