@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from benchmarks.report import compare
+from benchmarks.run import judge
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +42,16 @@ def test_smoke_run_writes_results_plots_and_comparison(kafka_bootstrap: str, tmp
     assert baseline.exists(), "commit a baseline: python -m benchmarks.run --save-baseline"
     rows = compare(result, orjson.loads(baseline.read_bytes()))
     assert {row["figure"] for row in rows} >= {"pipeline / raw consume", "policy cached / uncached"}
+
+
+def test_a_regressed_ratio_fails_the_full_run_and_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = compare(
+        {"micro": {"policy_decision": {"ratio": 10.0}}, "load": {}},
+        {"micro": {"policy_decision": {"ratio": 20.0}}, "load": {}},
+    )
+    assert [r["figure"] for r in rows if r["regression"]] == ["policy cached / uncached"]
+    assert judge(rows, smoke=False) == 1
+    assert "policy cached / uncached" in capsys.readouterr().err
+    assert judge(rows, smoke=True) == 0  # smoke sizes: computed, not judged
+    fine = compare({"micro": {"policy_decision": {"ratio": 18.0}}}, {"micro": {"policy_decision": {"ratio": 20.0}}})
+    assert judge(fine, smoke=False) == 0  # within 15%
