@@ -78,6 +78,11 @@ class PipelineMetrics:
         self.rebalances = Counter(
             f"{p}_consumer_rebalances", "Partitions revoked from this worker by a group rebalance", registry=registry
         )
+        self.commit_failures = Counter(
+            f"{p}_offset_commit_failures",
+            "Offset commits that failed (retried with the next commit)",
+            registry=registry,
+        )
         self.output_failures = Counter(
             f"{p}_output_failures",
             "Batches whose alerts, audit records or dead letters were not acknowledged; re-read",
