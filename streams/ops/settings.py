@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     )
     # the hot path
     processing_guarantee: ProcessingGuarantee = Field("at_least_once", description="delivery guarantee")
+    session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        description="a silent worker loses its partitions after this (the broker's minimum: 6000)",
+    )
+    heartbeat_interval_ms: int = Field(2000, ge=100, description="heartbeats to the group (a third of the session)")
+    group_instance_id: str = Field(
+        "",
+        description="static group membership: a worker restarted within the session keeps its partitions "
+        "without a rebalance, but one that stops for good holds them until the session ends",
+    )
     batch_max_reads: int = Field(5000, ge=1, description="most reads taken in one batch")
     batch_wait_ms: int = Field(5, ge=0, description="longest wait for a batch to fill")
     commit_interval_ms: int = Field(100, ge=0, description="how often acknowledged offsets are committed")
