@@ -1,7 +1,7 @@
 """The hot path on Kafka: a batch of plate reads in, the pipeline, outputs acknowledged, offsets committed.
 
 Delivery is at least once, with deterministic alert ids: offsets are committed only after the broker
-has acknowledged every alert, audit record and dead letter of the batch (acks=all, idempotent
+has acknowledged every alert, audit record, dead letter and count record of the batch (acks=all, idempotent
 producer). A worker killed mid-batch re-reads the batch on restart and re-sends the same alert ids,
 which consumers de-duplicate. SIGTERM lets the batch in hand finish and commit before the worker exits.
 
@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
@@ -28,6 +29,7 @@ from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import BatchResult, Pipeline
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
+from streams.pipeline.counts import InputRange, batch_counts
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import PolicyStore
 
@@ -160,6 +162,12 @@ class ReadProcessor:
         by_topic: dict[str, list[OutRecord]] = {}
         for out in result.outbound():
             by_topic.setdefault(out.topic, []).append((out.key, out.value, out.headers))
+        # one count per reading agency (reads, hits, dead letters), acknowledged with what it counts
+        inputs = [InputRange(tp.topic, tp.partition, rs[0].offset, rs[-1].offset, len(rs)) for tp, rs in batch.items()]
+        by_topic[self.names.batch_counts] = [
+            (c.reading_agency.encode(), orjson.dumps(c.to_json()), ())
+            for c in batch_counts(result, inputs, self.names, int(time.time() * 1000))
+        ]
         futures = await enqueue_all(self.producer, by_topic)
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
         if self._in_flight is not None:

@@ -54,6 +54,9 @@ def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) ->
         ),
         # the record of access (1798.90.52): kept until the operator archives it
         TopicSpec(names.share_audit, 3, {"retention.ms": "-1"}),
+        # what the audit report counts beside the decisions, and who queried retained data: kept as long
+        TopicSpec(names.batch_counts, 3, {"retention.ms": "-1"}),
+        TopicSpec(names.access_log, 1, {"retention.ms": "-1"}),
     ]
     specs.extend(agency_topic_specs(settings, names, policy))
     return specs

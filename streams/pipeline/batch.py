@@ -95,6 +95,9 @@ class BatchResult:
     # (read, hit, recipient, rule) of every share denied, and (read, hit, recipient) of every alert sent
     denied_shares: list[tuple[PlateRead, Hit, str, str]] = field(default_factory=list)
     sent: list[tuple[PlateRead, Hit, str]] = field(default_factory=list)
+    # reads that decoded on a topic that proves no agency (the single development topic), by the agency
+    # they name: what `counts.batch_counts` attributes them to (per-agency topics need no count per read)
+    claimed: Counter[str] = field(default_factory=Counter)
 
     def outbound(self) -> list[Outbound]:
         return [*self.alerts, *self.audits, *self.dead_letters]
@@ -123,6 +126,7 @@ class BatchResult:
         self.hits += other.hits
         self.denied_shares += other.denied_shares
         self.sent += other.sent
+        self.claimed.update(other.claimed)
 
 
 Clock = Callable[[], float]
@@ -166,7 +170,7 @@ class Pipeline:
     def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         result = BatchResult(reads=len(records))
         good, bad = decode_batch([r.value for r in records])
-        good = self._from_their_agency(records, good, bad)
+        good = self._from_their_agency(records, good, bad, result.claimed)
         reads = [read for _, read in good]
         positions = [i for i, _ in good]
         raw: list[str] = [r.plate for r in reads]
@@ -214,17 +218,25 @@ class Pipeline:
         return result
 
     def _from_their_agency(
-        self, records: Sequence[ConsumedRecord], good: list[tuple[int, PlateRead]], bad: list[Rejected]
+        self,
+        records: Sequence[ConsumedRecord],
+        good: list[tuple[int, PlateRead]],
+        bad: list[Rejected],
+        claimed: Counter[str],
     ) -> list[tuple[int, PlateRead]]:
         """Reads whose agency_ori is the agency of the topic they came on; the others set aside.
-        Reads on the single development topic carry no proof of their agency and pass as they are."""
+        Reads on the single development topic carry no proof of their agency and pass as they are
+        (counted in `claimed` by the agency they name)."""
         agency_of = self._agency_of_topic
         kept = []
         for i, read in good:
             expected = agency_of.get(records[i].topic, "?")
             if expected == "?":
                 expected = agency_of[records[i].topic] = self.topics.reading_agency_of(records[i].topic)
-            if expected is None or read.agency_ori == expected:
+            if expected is None:
+                claimed[read.agency_ori] += 1
+                kept.append((i, read))
+            elif read.agency_ori == expected:
                 kept.append((i, read))
             else:
                 detail = f"agency_ori {read.agency_ori} on the input topic of {expected}"

@@ -10,6 +10,8 @@ READS_PREFIX = "plate-reads."  # plate-reads.<ORI>: one input topic per reading 
 PLATE_READS_DLQ = "plate-reads.dlq"
 HOTLIST_UPDATES = "hotlist-updates"
 SHARE_AUDIT = "share-audit"
+BATCH_COUNTS = "batch-counts"  # reads, hits and dead letters per reading agency and batch (the audit report's)
+ACCESS_LOG = "access-log"  # one record per query of retained ALPR data through Platewatch
 ALERTS_PREFIX = "alerts."
 _ORI = re.compile("[A-Z0-9]{9}")
 
@@ -27,6 +29,8 @@ class TopicNames:
     dlq: str = PLATE_READS_DLQ
     hotlist_updates: str = HOTLIST_UPDATES
     share_audit: str = SHARE_AUDIT
+    batch_counts: str = BATCH_COUNTS
+    access_log: str = ACCESS_LOG
     alerts_prefix: str = ALERTS_PREFIX
     reads_prefix: str = READS_PREFIX
 
@@ -39,6 +43,8 @@ class TopicNames:
             dlq=f"{prefix}{PLATE_READS_DLQ}",
             hotlist_updates=f"{prefix}{HOTLIST_UPDATES}",
             share_audit=f"{prefix}{SHARE_AUDIT}",
+            batch_counts=f"{prefix}{BATCH_COUNTS}",
+            access_log=f"{prefix}{ACCESS_LOG}",
             alerts_prefix=f"{prefix}{ALERTS_PREFIX}",
             reads_prefix=f"{prefix}{READS_PREFIX}",
         )
@@ -54,6 +60,14 @@ class TopicNames:
     def reads_pattern(self) -> str:
         """A regular expression for every agency's input topic (not the dead-letter topic)."""
         return f"^{re.escape(self.reads_prefix)}[A-Z0-9]{{9}}$"
+
+    def recipient_of(self, topic: str) -> str | None:
+        """The ORI whose alert topic this is; None for any other topic."""
+        if topic.startswith(self.alerts_prefix):
+            ori = topic[len(self.alerts_prefix) :]
+            if _ORI.fullmatch(ori):
+                return ori
+        return None
 
     def reading_agency_of(self, topic: str) -> str | None:
         """The ORI whose input topic this is; None for the single development topic (or any other)."""
