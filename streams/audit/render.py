@@ -1,0 +1,402 @@
+"""The audit report as HTML, markdown, CSV or JSON: four forms of the same numbers.
+
+- **html**: one self-contained file for a compliance officer to open offline. Charts are matplotlib
+  figures inlined as SVG (no script, no font, no image and no address of any kind is fetched; a
+  Content-Security-Policy of `default-src 'none'` makes the browser refuse anything that tried). The
+  headline numbers carry `data-total="<name>"` so a test can read them back.
+- **md**: the same sections as markdown tables.
+- **csv**: one table, one row per number or listed share, with a `section` column (`csv.DictReader`
+  reads it whole).
+- **json**: the machine form, `AuditReport.to_json()`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import orjson
+
+from streams.audit.report import AgencyCount, AuditReport, KeyCount, Share
+
+Format = Literal["html", "md", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("html", "md", "csv", "json")
+GREEN, RED = "#2e7d32", "#c62828"  # allowed, denied
+MAX_BARS = 25  # a chart shows the largest 24 and sums the rest as "others"
+
+TOTAL_LABELS = {
+    "reads": "reads processed",
+    "hits": "hits",
+    "dead_letters": "dead letters",
+    "decisions": "share decisions",
+    "alerts_sent": "alerts sent (allowed shares)",
+    "denials": "shares denied",
+    "recipients": "recipient agencies",
+    "shared_outside_state": "shares outside the read's state",
+    "shared_federal_or_private": "shares with federal or private recipients",
+    "policy_versions": "policy versions in force",
+}
+NONE_OUTSIDE = "There were no shares outside the state where the read was taken in this period."
+NONE_FEDERAL_PRIVATE = "There were no shares with federal or private recipients in this period."
+
+
+def render(report: AuditReport, fmt: Format) -> str:
+    renderers: dict[str, Callable[[AuditReport], str]] = {
+        "html": render_html,
+        "md": render_markdown,
+        "csv": render_csv,
+        "json": render_json,
+    }
+    return renderers[fmt](report)
+
+
+def render_json(report: AuditReport) -> str:
+    return orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+# -- markdown --------------------------------------------------------------------------------------
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    rule = "|" + "|".join("---:" if h.startswith("#") else "---" for h in header) + "|"
+    out = ["| " + " | ".join(header) + " |", rule]
+    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def _share_rows(shares: Sequence[Share]) -> list[list[object]]:
+    return [
+        [s.time, s.alert_id, f"{s.reading_agency} ({s.reading_state})", f"{s.recipient} {s.recipient_name}",
+         s.recipient_state, s.recipient_level, s.recipient_kind, s.rule, s.policy_version]
+        for s in shares
+    ]  # fmt: skip
+
+
+SHARE_HEADER = ["time", "alert", "reading agency (state)", "recipient", "state", "level", "kind", "rule", "policy"]
+
+
+def render_markdown(report: AuditReport) -> str:
+    t = report.totals()
+    scope = f"reads taken by {report.agency}" if report.agency else "every reading agency"
+    out = [
+        f"# ALPR sharing audit report, {report.period_start} to {report.period_end}",
+        "",
+        f"Scope: {scope}. Generated {report.generated_at}. Agencies' state, level and kind are those of the "
+        "agency registry in force when the report was made.",
+        "",
+        "## Totals",
+        "",
+        *_md_table(["total", "#"], [[TOTAL_LABELS[k], v] for k, v in t.items()]),
+        "",
+        "## Reads processed, hits and dead letters per reading agency",
+        "",
+        *_md_table(
+            ["reading agency", "name", "state", "# reads", "# hits", "# dead letters"],
+            [[r.agency, r.name, r.state, r.reads, r.hits, r.dead_letters] for r in report.readers],
+        ),
+        "",
+        "## Alerts sent per recipient agency",
+        "",
+        *_md_table(*_agency_table(report.alerts_by_recipient, "# alerts")),
+        "",
+        "## Alerts sent per recipient state",
+        "",
+        *_md_table(["state", "# alerts"], [[r.key, r.count] for r in report.alerts_by_state]),
+        "",
+        "## Denials by rule",
+        "",
+        *_md_table(["rule", "# denials"], [[r.key, r.count] for r in report.denials_by_rule]),
+        "",
+        "## Denials by would-be recipient",
+        "",
+        *_md_table(*_agency_table(report.denials_by_recipient, "# denials")),
+        "",
+        "## Shared outside the read's state",
+        "",
+    ]
+    out += (
+        _md_table(SHARE_HEADER, _share_rows(report.shared_outside_state))
+        if report.shared_outside_state
+        else [NONE_OUTSIDE]
+    )
+    out += ["", "## Shared with federal or private recipients", ""]
+    out += (
+        _md_table(SHARE_HEADER, _share_rows(report.shared_federal_or_private))
+        if report.shared_federal_or_private
+        else [NONE_FEDERAL_PRIVATE]
+    )
+    out += [
+        "",
+        "## Policy versions in force",
+        "",
+        *_md_table(
+            ["policy version", "first decision", "last decision", "# decisions"],
+            [[p.version, p.first, p.last, p.decisions] for p in report.policy_versions],
+        ),
+        "",
+        f"## Decisions per {report.bucket}",
+        "",
+        *_md_table(
+            [report.bucket, "# allowed", "# denied"],
+            [[b.start, b.allowed, b.denied] for b in report.decisions_over_time],
+        ),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _agency_table(rows: Sequence[AgencyCount], count_header: str) -> tuple[list[str], list[list[object]]]:
+    return (
+        ["agency", "name", "state", "level", "kind", count_header],
+        [[r.agency, r.name, r.state, r.level, r.kind, r.count] for r in rows],
+    )
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    "section", "key", "count", "reads", "hits", "dead_letters", "allowed", "denied", "name", "state", "level", "kind",
+    "time", "first", "last", "alert_id", "read_id", "reading_agency", "reading_state", "recipient", "rule",
+    "profile", "policy_version",
+]  # fmt: skip
+
+
+def render_csv(report: AuditReport) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    row = writer.writerow
+    row({"section": "period", "key": "from", "time": report.period_start})
+    row({"section": "period", "key": "to", "time": report.period_end})
+    row({"section": "period", "key": "agency", "name": report.agency})
+    for key, value in report.totals().items():
+        row({"section": "totals", "key": key, "count": value})
+    for r in report.readers:
+        row({"section": "reads_by_agency", "key": r.agency, "reads": r.reads, "hits": r.hits,
+             "dead_letters": r.dead_letters, "name": r.name, "state": r.state})  # fmt: skip
+    for section, agencies in (("alerts_by_recipient", report.alerts_by_recipient),
+                              ("denials_by_recipient", report.denials_by_recipient)):  # fmt: skip
+        for a in agencies:
+            row({"section": section, "key": a.agency, "count": a.count, "name": a.name, "state": a.state,
+                 "level": a.level, "kind": a.kind})  # fmt: skip
+    for section, keyed in (("alerts_by_state", report.alerts_by_state), ("denials_by_rule", report.denials_by_rule)):
+        for k in keyed:
+            row({"section": section, "key": k.key, "count": k.count})
+    for section, shares in (("shared_outside_state", report.shared_outside_state),
+                            ("shared_federal_or_private", report.shared_federal_or_private)):  # fmt: skip
+        for s in shares:
+            row({"section": section, "key": s.alert_id, "count": 1, "time": s.time, "alert_id": s.alert_id,
+                 "read_id": s.read_id, "reading_agency": s.reading_agency, "reading_state": s.reading_state,
+                 "recipient": s.recipient, "name": s.recipient_name, "state": s.recipient_state,
+                 "level": s.recipient_level, "kind": s.recipient_kind, "rule": s.rule, "profile": s.profile,
+                 "policy_version": s.policy_version})  # fmt: skip
+    for p in report.policy_versions:
+        row({"section": "policy_versions", "key": p.version, "count": p.decisions, "first": p.first, "last": p.last,
+             "policy_version": p.version})  # fmt: skip
+    for b in report.decisions_over_time:
+        row({"section": f"decisions_per_{report.bucket}", "key": b.start, "count": b.allowed + b.denied,
+             "allowed": b.allowed, "denied": b.denied, "time": b.start})  # fmt: skip
+    return buf.getvalue()
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 64rem; color: #1b1b1b; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2.2rem; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.totals { display: grid; grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr)); gap: .6rem; }
+.totals div { border: 1px solid #ccc; border-radius: 4px; padding: .5rem .7rem; }
+.totals span[data-total] { display: block; font-size: 1.4rem; font-weight: 600; }
+.none { font-weight: 600; } .flag { color: #8a1c1c; }
+figure.chart { margin: 1rem 0; } figure.chart svg { max-width: 100%; height: auto; }
+""".strip()
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(n: int) -> str:
+    return f"{n:,}"
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: set[int]) -> str:
+    head = "".join(f"<th{' class=n' if i in numeric else ''}>{_esc(h)}</th>" for i, h in enumerate(header))
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class=n>{_num(v)}</td>" if i in numeric and isinstance(v, int) else f"<td>{_esc(v)}</td>"
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    if not rows:
+        body = f'<tr><td colspan="{len(header)}">none in this period</td></tr>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(report: AuditReport) -> str:
+    t = report.totals()
+    scope = f"reads taken by {report.agency}" if report.agency else "every reading agency"
+    totals = "".join(
+        f'<div>{_esc(label)}<span data-total="{key}">{_num(t[key])}</span></div>' for key, label in TOTAL_LABELS.items()
+    )
+    charts = _charts(report)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>ALPR sharing audit report {_esc(report.period_start)} to {_esc(report.period_end)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>ALPR sharing audit report</h1><p>Period {_esc(report.period_start)} to {_esc(report.period_end)} "
+        f"(UTC, end excluded). Scope: {_esc(scope)}. Generated {_esc(report.generated_at)}. Agencies' state, level "
+        "and kind are those of the agency registry in force when the report was made.</p>",
+        f'<h2 id="totals">Totals</h2><div class="totals">{totals}</div>',
+        '<h2 id="reads">Reads processed, hits and dead letters per reading agency</h2>',
+        charts["reads"],
+        _html_table(
+            ["reading agency", "name", "state", "reads", "hits", "dead letters"],
+            [[r.agency, r.name, r.state, r.reads, r.hits, r.dead_letters] for r in report.readers],
+            {3, 4, 5},
+        ),
+        '<h2 id="alerts-by-recipient">Alerts sent per recipient agency</h2>',
+        charts["alerts_by_recipient"],
+        _html_table(*_agency_table(report.alerts_by_recipient, "alerts"), {5}),
+        '<h2 id="alerts-by-state">Alerts sent per recipient state</h2>',
+        charts["alerts_by_state"],
+        _html_table(["state", "alerts"], [[r.key, r.count] for r in report.alerts_by_state], {1}),
+        '<h2 id="denials-by-rule">Denials by rule</h2>',
+        charts["denials_by_rule"],
+        _html_table(["rule", "denials"], [[r.key, r.count] for r in report.denials_by_rule], {1}),
+        '<h2 id="denials-by-recipient">Denials by would-be recipient</h2>',
+        _html_table(*_agency_table(report.denials_by_recipient, "denials"), {5}),
+        '<h2 id="outside-state">Shared outside the read\'s state</h2>',
+        _shares_html(report.shared_outside_state, NONE_OUTSIDE, "shared_outside_state"),
+        '<h2 id="federal-private">Shared with federal or private recipients</h2>',
+        _shares_html(report.shared_federal_or_private, NONE_FEDERAL_PRIVATE, "shared_federal_or_private"),
+        '<h2 id="policy-versions">Policy versions in force</h2>',
+        _html_table(
+            ["policy version", "first decision", "last decision", "decisions", "first seen by the store"],
+            [[p.version, p.first, p.last, p.decisions, p.first_seen] for p in report.policy_versions],
+            {3},
+        ),
+        f'<h2 id="over-time">Decisions per {_esc(report.bucket)}</h2>',
+        charts["over_time"],
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _shares_html(shares: Sequence[Share], none: str, section: str) -> str:
+    if not shares:
+        return f'<p class="none" data-none="{section}">{_esc(none)}</p>'
+    note = (
+        f'<p class="flag">{len(shares)} allowed share{"s" if len(shares) != 1 else ""}, each listed below. '
+        "An agency the registry no longer lists shows as unknown.</p>"
+    )
+    return note + _html_table(SHARE_HEADER, _share_rows(shares), set())
+
+
+# -- charts: matplotlib figures as inline SVG, with nothing that points outside the file -----------
+
+
+def _charts(report: AuditReport) -> dict[str, str]:
+    # matplotlib takes 0.4 s to import: only the HTML form pays for it
+    import matplotlib  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    def bars(name: str, title: str, items: Sequence[tuple[str, int]], color: str, xlabel: str) -> str:
+        items = list(items)
+        if len(items) > MAX_BARS:
+            rest = sum(n for _, n in items[MAX_BARS - 1 :])
+            items = [*items[: MAX_BARS - 1], (f"others ({len(items) - MAX_BARS + 1})", rest)]
+        height = 1.2 + 0.28 * max(len(items), 1)
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+            fig = Figure(figsize=(7.5, height), layout="constrained")
+            ax = fig.add_subplot()
+            if items:
+                labels = [k for k, _ in items][::-1]
+                values = [n for _, n in items][::-1]
+                drawn = ax.barh(labels, values, color=color)
+                ax.bar_label(drawn, labels=[f"{v:,}" for v in values], padding=3, fontsize=8)
+                ax.margins(x=0.12)
+            else:
+                ax.text(0.5, 0.5, "none in this period", ha="center", va="center", transform=ax.transAxes)
+                ax.set_yticks([])
+            ax.set_title(title, fontsize=10, loc="left")
+            ax.set_xlabel(xlabel)
+            ax.spines[["top", "right"]].set_visible(False)
+            return _figure_html(name, title, fig)
+
+    def over_time() -> str:
+        buckets = report.decisions_over_time
+        title = f"Share decisions per {report.bucket} (UTC)"
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "over_time"}):
+            fig = Figure(figsize=(7.5, 2.8), layout="constrained")
+            ax = fig.add_subplot()
+            x = list(range(len(buckets)))
+            allowed = [b.allowed for b in buckets]
+            ax.bar(x, allowed, color=GREEN, label="allowed", width=0.9)
+            ax.bar(x, [b.denied for b in buckets], bottom=allowed, color=RED, label="denied", width=0.9)
+            step = max(1, len(buckets) // 8)
+            cut = 16 if report.bucket == "hour" else 10
+            ax.set_xticks(x[::step], [b.start[:cut].replace("T", " ") for b in buckets[::step]], fontsize=7)
+            ax.set_title(title, fontsize=10, loc="left")
+            ax.legend(fontsize=8, frameon=False)
+            ax.spines[["top", "right"]].set_visible(False)
+            return _figure_html("over_time", title, fig)
+
+    readers = [(r.agency, r.reads) for r in report.readers]
+    return {
+        "reads": bars("reads", "Reads processed per reading agency", readers, "#1565c0", "reads"),
+        "alerts_by_recipient": bars(
+            "alerts_by_recipient",
+            "Alerts sent per recipient agency",
+            _pairs(report.alerts_by_recipient),
+            GREEN,
+            "alerts",
+        ),
+        "alerts_by_state": bars(
+            "alerts_by_state", "Alerts sent per recipient state", _keyed(report.alerts_by_state), GREEN, "alerts"
+        ),
+        "denials_by_rule": bars("denials_by_rule", "Denials by rule", _keyed(report.denials_by_rule), RED, "denials"),
+        "over_time": over_time(),
+    }
+
+
+def _pairs(rows: Sequence[AgencyCount]) -> list[tuple[str, int]]:
+    return [(r.agency, r.count) for r in rows]
+
+
+def _keyed(rows: Sequence[KeyCount]) -> list[tuple[str, int]]:
+    return [(r.key, r.count) for r in rows]
+
+
+_XML_PROLOGUE = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*", re.S)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
+_IDS = re.compile(r'(\bid="|href="#|url\(#)([^")]+)')
+
+
+def _figure_html(name: str, title: str, fig: Any) -> str:
+    """The figure as an inline <svg>: no XML prologue, no namespace URIs, ids prefixed per chart."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    svg = _METADATA.sub("", _XML_PROLOGUE.sub("", buf.getvalue()))
+    svg = _NAMESPACES.sub("", svg).replace("xlink:href=", "href=")
+    svg = _IDS.sub(lambda m: f"{m.group(1)}{name}-{m.group(2)}", svg)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_esc(title)}" ', 1)
+    return f'<figure class="chart" data-chart="{name}">{svg.strip()}</figure>'
