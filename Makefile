@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA := deploy/kafka/kafka.sh
+PG := deploy/postgres/pg.sh
+export PG_PORT ?= 55432
 export KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 PYTEST_ARGS ?=
@@ -42,20 +44,38 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-# promtool (Debian package prometheus) unit-tests the alert rules in deploy/prometheus
+# promtool (Debian package prometheus) unit-tests the alert rules in deploy/prometheus; PostgreSQL (Debian
+# package postgresql) is the audit store's production database, started by deploy/postgres/pg.sh for the tests
 tools:
-	@command -v promtool >/dev/null || { \
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 	@promtool --version | head -1
+	@"$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version
 
-# Starts the broker, runs lint and every test, and stops the broker whatever happened.
+# Starts the broker and PostgreSQL, runs lint and every test, and stops both whatever happened; says how
+# long each stage took.
 test: $(STAMP) tools
-	@rc=0; \
+	@rc=0; t=$$(date +%s%N); \
+	took() { local now; now=$$(date +%s%N); echo "make test: $$1 took $$(( (now - t) / 1000000 )) ms"; t=$$now; }; \
+	stop() { $(PG) down || true; $(KAFKA) down || true; took "stopping PostgreSQL and Kafka"; }; \
+	trap 'stop; exit 130' INT TERM; \
 	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
-	$(MAKE) --no-print-directory test-only || rc=$$?; \
-	$(KAFKA) down; \
+	took "starting Kafka"; \
+	url=$$($(PG) up) || { stop; exit 1; }; \
+	took "starting PostgreSQL"; \
+	$(MAKE) --no-print-directory lint || rc=$$?; \
+	took "lint"; \
+	if [ $$rc = 0 ]; then \
+	  PLATEWATCH_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	  took "pytest"; \
+	fi; \
+	trap - INT TERM; stop; \
 	exit $$rc
 
 test-only: lint

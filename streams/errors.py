@@ -6,8 +6,8 @@ to do about it. Messages never carry a secret or (outside DEBUG logs) a plate.
 
 Exit codes (documented in the README):
   0  done          1  a check said no (no hit, share denied, audit mismatch)
-  2  usage or configuration error      3  Kafka unreachable within the retry time
-  4  refused input (policy, registry or hotlist file)      5  the broker denied this identity
+  2  usage or configuration error      3  Kafka (or the audit store) unreachable within the retry time
+  4  refused input (policy, registry or hotlist file)      5  the broker (or the audit store) denied this identity
   70 internal error (a bug: --debug)
 """
 
@@ -50,6 +50,13 @@ class BrokerUnavailableError(PlatewatchError):
 
     exit_code = EXIT_BROKER
     hint = "check --bootstrap-servers and that Kafka runs (`make kafka-up` starts a local one)"
+
+
+class StoreUnavailableError(PlatewatchError):
+    """The audit store (SQLite file or PostgreSQL) could not be reached or failed a statement."""
+
+    exit_code = EXIT_BROKER
+    hint = "check --audit-db-url and that the database runs (`deploy/postgres/pg.sh up` starts a local one)"
 
 
 class InputRefusedError(PlatewatchError):

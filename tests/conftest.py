@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from tests.harness.secure_broker import SecureBroker, spare_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+PG_SH = ROOT / "deploy" / "postgres" / "pg.sh"
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +81,65 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     assert stopped.returncode == 0, stopped.stderr
     assert not (broker.base / "single").exists()
     assert broker.ca.exists() and (broker.base / "admin.password").exists()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a PostgreSQL database as its superuser (`postgresql+psycopg://postgres@127.0.0.1:PORT/DB`).
+
+    `PLATEWATCH_TEST_POSTGRES_URL` names one that runs (`make test` starts it with deploy/postgres/pg.sh).
+    Under CI (`CI` set) its absence fails the tests that need it; elsewhere the script starts one on a
+    spare port for this session and stops it after.
+    """
+    given = os.environ.get("PLATEWATCH_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    if os.environ.get("CI"):
+        pytest.fail(
+            "PLATEWATCH_TEST_POSTGRES_URL is not set: `make test` starts PostgreSQL (deploy/postgres/pg.sh up) "
+            "and sets it",
+            pytrace=False,
+        )
+    (port,) = spare_ports(1)
+    base = tempfile.mkdtemp(prefix="platewatch-pg-")  # under /tmp: the postgres user must reach it
+    env = dict(os.environ, PG_PORT=str(port), PLATEWATCH_PG_DIR=base)
+    started = subprocess.run([str(PG_SH), "up"], env=env, capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        subprocess.run([str(PG_SH), "down"], env=env, capture_output=True, check=False)
+        pytest.fail(f"PostgreSQL did not start:\n{started.stderr}", pytrace=False)
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([str(PG_SH), "down"], env=env, capture_output=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database of its own for one test (its superuser's URL), dropped after."""
+    import psycopg  # noqa: PLC0415 (only PostgreSQL tests load it)
+    from sqlalchemy import make_url  # noqa: PLC0415
+
+    server = make_url(postgres_url)
+    name = f"audit_{uuid.uuid4().hex[:12]}"
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def audit_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty audit store: a SQLite file, or a PostgreSQL database of its own (dropped after)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    url: str = request.getfixturevalue("postgres_db_url")
+    return url
 
 
 @pytest.fixture

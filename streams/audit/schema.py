@@ -33,6 +33,8 @@ decisions = Table(
     Column("purpose", String(64), nullable=False),
     Column("profile", String(64), nullable=False),
     Column("policy_version", String(64), nullable=False),
+    # the record's data_elements (1798.90.52: the data used), comma-separated; "" in rows from before
+    Column("data_elements", Text, nullable=False, default="", server_default=""),
     Index("ix_decisions_time", "time_ms"),
     Index("ix_decisions_recipient_time", "recipient", "time_ms"),
     Index("ix_decisions_reader_time", "reading_agency", "time_ms"),
@@ -78,8 +80,8 @@ policy_versions = Table(
     Column("first_seen_ms", BigInteger, nullable=False),
 )
 
-# counters the worker cannot put in decisions: reads processed, hits and dead letters per interval,
-# from the share-audit topic's companion records (see streams/audit/README in the sink docstring)
+# counters the worker cannot put in decisions: reads processed, hits and dead letters per reading agency
+# and batch, from the batch-counts topic (streams/pipeline/counts.py)
 batch_counts = Table(
     "batch_counts",
     metadata,
@@ -89,5 +91,24 @@ batch_counts = Table(
     Column("reads", BigInteger, nullable=False),
     Column("hits", BigInteger, nullable=False),
     Column("dead_letters", BigInteger, nullable=False),
+    # input offsets counted, "topic/partition/first-last" space-separated: a batch re-read after a worker
+    # crash is counted again (counts are at least once), and its overlapping range shows it
+    Column("inputs", Text, nullable=False, default="", server_default=""),
     Index("ix_counts_time", "time_ms"),
+)
+
+# a record on an audited topic that could not be stored as what it claims to be (not JSON, a field
+# missing or too long): kept whole, so the evidence is not lost and `audit verify` can flag it
+unreadable_records = Table(
+    "unreadable_records",
+    metadata,
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("time_ms", BigInteger, nullable=False),  # broker time of the record
+    Column("kind", String(32), nullable=False),  # what it should have been: decision, count, access
+    Column("error", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),  # the bytes as UTF-8, undecodable bytes and NUL as \\xNN
+    Index("ix_unreadable_time", "time_ms"),
 )

@@ -1,0 +1,1 @@
+"""One module per revision of the audit store's schema, oldest first."""
