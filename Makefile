@@ -45,11 +45,13 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # promtool (Debian package prometheus) unit-tests the alert rules in deploy/prometheus; PostgreSQL (Debian
-# package postgresql) is the audit store's production database, started by deploy/postgres/pg.sh for the tests
+# package postgresql) is the audit store's production database, started by deploy/postgres/pg.sh for the tests;
+# chromium and chromium-driver open the HTML audit report in a headless browser (tests/test_audit_report_browser.py)
 tools:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	{ command -v chromium && command -v chromedriver; } >/dev/null || missing="$$missing chromium chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
@@ -57,6 +59,7 @@ tools:
 	fi
 	@promtool --version | head -1
 	@"$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version
+	@chromedriver --version | cut -d' ' -f1-2
 
 # Starts the broker and PostgreSQL, runs lint and every test, and stops both whatever happened; says how
 # long each stage took.
