@@ -3,6 +3,7 @@ with --debug, Kafka retried for the configured time, and light commands that nev
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from streams.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV = "PlateNumber,PlateState\n7ABC123,CA\n"
@@ -113,3 +116,24 @@ def test_light_commands_import_no_kafka_client() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"code": 0, "heavy": []}
+
+
+def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command of the parser, e.g. ("acls", "plan")."""
+    paths = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                paths.append((*prefix, name))
+                paths.extend(command_paths(sub, (*prefix, name)))
+    return paths
+
+
+def test_every_command_has_working_help(capsys: pytest.CaptureFixture[str]) -> None:
+    paths = command_paths(build_parser())
+    assert ("worker",) in paths and ("acls", "plan") in paths and len(paths) >= 20
+    for path in paths:
+        with pytest.raises(SystemExit) as done:
+            build_parser().parse_args([*path, "--help"])
+        assert done.value.code == 0, path
+        assert "usage: platewatch" in capsys.readouterr().out

@@ -235,7 +235,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         env = ENV_PREFIX + name.upper()
         group.add_argument(
-            "--" + name.replace("_", "-"), dest=f"setting_{name}", default=None, help=f"{field.description} [${env}]"
+            "--" + name.replace("_", "-"),
+            dest=f"setting_{name}",
+            default=None,
+            help=f"{field.description} [${env}]".replace("%", "%%"),  # argparse formats help with %
         )
 
 
