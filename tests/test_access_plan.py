@@ -90,3 +90,17 @@ def test_with_a_site_prefix_only_that_sites_grants_are_managed() -> None:
     assert "west.CA0194200" not in plan.delete_users
     assert f"User:east.{LAPD}" in {b.principal for b in plan.add}
     assert all(b.resource_name.startswith(("east.", f"east.{LAPD}")) for b in plan.add if b.resource_type == "TOPIC")
+
+
+def test_other_applications_keep_their_grants_but_nobody_else_reads_platewatch_topics() -> None:
+    policy = load_policy(DEFAULT_POLICY, DEFAULT_REGISTRY)
+    live = desired_bindings(policy, D)
+    billing = Binding("User:billing-app", "TOPIC", "LITERAL", "invoices", "READ")
+    snoop = Binding("User:billing-app", "TOPIC", "LITERAL", f"alerts.{LAPD}", "READ")
+    wildcard = Binding("User:ops-tool", "TOPIC", "LITERAL", "*", "READ")
+    broad_prefix = Binding("User:ops-tool", "TOPIC", "PREFIXED", "plate", "READ")
+    users = [i.name for i in identities(policy, D)] + ["admin", "billing-app", "ops-tool"]
+    plan = plan_access(policy, D, live | {billing, snoop, wildcard, broad_prefix}, users)
+    assert set(plan.remove) == {snoop, wildcard, broad_prefix}  # whatever reaches ALPR data goes
+    assert plan.delete_users == ()  # other applications' users are not Platewatch's to revoke
+    assert not plan.add and not plan.create_users

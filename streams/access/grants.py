@@ -11,11 +11,14 @@ Plain code: no Kafka, no I/O. Deviations from the issue's starting point, with r
 - DESCRIBE beside READ/WRITE on every topic: clients fetch metadata before they read or write.
 - The worker may CREATE agency input and alert topics: a registry reload that adds an agency creates
   them before its first alert (the worker never creates any other topic).
+- The worker may DESCRIBE_CONFIGS and ALTER_CONFIGS the topics that hold reads or alerts: it brings
+  their retention to the policy's at start and after each reload (streams/kafka/retention.py).
 - Agencies read their alerts under consumer groups named `<ORI>.…` (PREFIXED), never anyone else's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,6 +28,7 @@ from streams.policy.jurisdiction_filter import SharingPolicy
 TOPIC, GROUP, TXN = "TOPIC", "GROUP", "TRANSACTIONAL_ID"
 LITERAL, PREFIXED = "LITERAL", "PREFIXED"
 READ, WRITE, DESCRIBE, CREATE = "READ", "WRITE", "DESCRIBE", "CREATE"
+RETENTION = ("DESCRIBE_CONFIGS", "ALTER_CONFIGS")  # the worker keeps topics' retention to the policy
 PURPOSE = "hotlist_alert"
 
 
@@ -113,13 +117,13 @@ def role_bindings(identity: Identity, d: Deployment) -> list[Binding]:
         return _topic(p, n.reads_for(identity.agency), LITERAL, WRITE)
     if identity.role == "worker":
         return [
-            *_topic(p, n.reads_prefix, PREFIXED, READ, CREATE),  # every agency's reads; new agencies' topics
-            *_topic(p, n.plate_reads, LITERAL, READ),  # the single development topic
+            *_topic(p, n.reads_prefix, PREFIXED, READ, CREATE, *RETENTION),  # every agency's reads; new topics
+            *_topic(p, n.plate_reads, LITERAL, READ, *RETENTION),  # the single development topic
             *_topic(p, n.hotlist_updates, LITERAL, READ),
-            *_topic(p, n.alerts_prefix, PREFIXED, WRITE, CREATE),
+            *_topic(p, n.alerts_prefix, PREFIXED, WRITE, CREATE, *RETENTION),
             *_topic(p, n.share_audit, LITERAL, WRITE),
             *_topic(p, n.batch_counts, LITERAL, WRITE),
-            *_topic(p, n.dlq, LITERAL, WRITE),
+            *_topic(p, n.dlq, LITERAL, WRITE, *RETENTION),
             Binding(p, GROUP, LITERAL, d.worker_group, READ),
             Binding(p, TXN, PREFIXED, d.worker_group, WRITE),  # exactly-once: one id per worker
             Binding(p, TXN, PREFIXED, d.worker_group, DESCRIBE),
@@ -148,11 +152,43 @@ def desired_bindings(policy: SharingPolicy, d: Deployment) -> set[Binding]:
     return {b for identity in identities(policy, d) for b in role_bindings(identity, d)}
 
 
+_ORI = re.compile(r"[A-Z0-9]{9}")
+_SERVICE_ROLES = ("platewatch-worker", "platewatch-publisher", "platewatch-auditor", "platewatch-audit-sink")
+
+
+def manages_user(name: str, d: Deployment) -> bool:
+    """True for the user names Platewatch hands out (after the deployment's prefix): its services,
+    `ingest-<ORI>` and `<ORI>`. Other applications' users on a shared cluster are never touched."""
+    if not name.startswith(d.prefix):
+        return False
+    rest = name[len(d.prefix) :]
+    return rest in _SERVICE_ROLES or bool(_ORI.fullmatch(rest.removeprefix("ingest-")))
+
+
 def managed(bindings: Iterable[Binding], d: Deployment) -> set[Binding]:
-    """The live bindings Platewatch owns, which `acls apply` may remove. Without a prefix Platewatch
-    owns the cluster's ACLs (super users need none); with one, those of principals or resources under
-    it, so several sites can share a cluster without touching each other's grants."""
-    if not d.prefix:
-        return set(bindings)
-    user = f"User:{d.prefix}"
-    return {b for b in bindings if b.principal.startswith(user) or b.resource_name.startswith(d.prefix)}
+    """The live bindings Platewatch owns, which `acls apply` may remove: every grant of a user it
+    hands out (see `manages_user`), and every grant by anyone on its topics, groups or transactional
+    ids (a wildcard `*` included: it reaches them too). Other applications' grants on their own
+    resources are never touched."""
+    return {b for b in bindings if _manages_principal(b.principal, d) or _on_platewatch_resource(b, d)}
+
+
+def _manages_principal(principal: str, d: Deployment) -> bool:
+    return principal.startswith("User:") and manages_user(principal[5:], d)
+
+
+def _on_platewatch_resource(b: Binding, d: Deployment) -> bool:
+    n = d.names
+    if b.resource_name == "*":
+        return True
+    mine: tuple[str, ...]
+    if b.resource_type == TOPIC:
+        mine = (n.plate_reads, n.reads_prefix, n.alerts_prefix, n.hotlist_updates, n.share_audit, n.dlq,
+                n.batch_counts, n.access_log)  # fmt: skip
+    elif b.resource_type == GROUP:
+        mine = (d.worker_group, d.audit_group)
+    else:
+        mine = (d.worker_group, f"{d.prefix}platewatch-")
+    # a PREFIXED grant whose prefix starts one of ours (e.g. "alerts" or "plate") reaches ours too
+    return any(x.startswith(b.resource_name) if b.pattern_type == PREFIXED else b.resource_name.startswith(x)
+               for x in mine)  # fmt: skip

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streams.access.grants import Binding, Deployment, Identity, desired_bindings, identities, managed
+from streams.access.grants import (
+    Binding,
+    Deployment,
+    Identity,
+    desired_bindings,
+    identities,
+    managed,
+    manages_user,
+)
 from streams.policy.jurisdiction_filter import SharingPolicy
 
 
@@ -59,13 +67,12 @@ def plan_access(
     want = desired_bindings(policy, d)
     owned = managed(live, d)
     holders = {b.principal for b in live}
-    owned_users = {u for u in users if u.startswith(d.prefix)} if d.prefix else users
-    admin_like = {u for u in owned_users if u == "admin" or u.endswith("-admin")}
+    owned_users = {u for u in users if manages_user(u, d)}
     return AccessPlan(
         create_users=tuple(i for i in want_users if i.name not in users),
         # a user the registry no longer names is revoked while it still holds grants; once revoked
         # (password replaced, grants gone: Kafka 4.1.1 cannot delete one safely) it holds none
-        delete_users=tuple(sorted(u for u in owned_users - want_names - admin_like if f"User:{u}" in holders)),
+        delete_users=tuple(sorted(u for u in owned_users - want_names if f"User:{u}" in holders)),
         add=tuple(sorted(want - live)),
         remove=tuple(sorted(owned - want)),
         unchanged=len(want & live),
