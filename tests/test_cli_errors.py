@@ -34,6 +34,7 @@ def one_shot_commands(tmp_path: Path) -> dict[str, list[str]]:
         "simulate": ["simulate", "--seconds", "1"],
         "hotlist load": ["hotlist", "load", str(hotlist), "--list", "t", "--publish"],
         "tail-alerts": ["tail-alerts", "--recipient", "CA0194200", "--seconds", "1"],
+        "acls plan": ["acls", "plan"],
     }
 
 
@@ -45,7 +46,7 @@ def assert_one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["topics create", "simulate", "hotlist load", "tail-alerts"])
+@pytest.mark.parametrize("command", ["topics create", "simulate", "hotlist load", "tail-alerts", "acls plan"])
 def test_an_unreachable_broker_is_one_line_and_exit_3_within_the_retry_time(tmp_path: Path, command: str) -> None:
     args = one_shot_commands(tmp_path)[command]
     started = time.monotonic()
@@ -58,7 +59,7 @@ def test_an_unreachable_broker_is_one_line_and_exit_3_within_the_retry_time(tmp_
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("command", ["topics create", "simulate", "hotlist load", "tail-alerts"])
+@pytest.mark.parametrize("command", ["topics create", "simulate", "hotlist load", "tail-alerts", "acls plan"])
 def test_tls_settings_reach_the_clients_of_every_command(kafka_bootstrap: str, tmp_path: Path, command: str) -> None:
     """TLS against the plaintext broker must fail: had the setting not reached a client, it would connect."""
     args = one_shot_commands(tmp_path)[command]

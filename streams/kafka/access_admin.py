@@ -18,7 +18,7 @@ from typing import Any
 
 from streams.access.grants import Binding
 from streams.access.plan import AccessPlan
-from streams.errors import BrokerUnavailableError, PlatewatchError
+from streams.errors import EXIT_DENIED, BrokerUnavailableError, PlatewatchError
 from streams.kafka.clients import KafkaClients
 
 SCRAM_ITERATIONS = 8192
@@ -28,6 +28,7 @@ TIMEOUT_S = 30.0
 class AccessAdminError(PlatewatchError):
     """The broker refused a change of users or ACLs."""
 
+    exit_code = EXIT_DENIED
     hint = "run as the admin identity (a super user) against a broker with an authorizer"
 
 
@@ -46,6 +47,7 @@ class BrokerAccess:
         self.clients = clients
         self.credentials_dir = credentials_dir
         self.admin = clients.rdkafka_admin()
+        self.timeout_s = max(1.0, clients.settings.broker_wait_seconds)
 
     def live_bindings(self) -> set[Binding]:
         from confluent_kafka.admin import (  # noqa: PLC0415
@@ -62,7 +64,7 @@ class BrokerAccess:
             AclPermissionType.ANY,
         )  # fmt: skip
         try:
-            found = self.admin.describe_acls(every, request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)
+            found = self.admin.describe_acls(every, request_timeout=self.timeout_s).result(timeout=self.timeout_s)
         except Exception as exc:
             raise _broker_error(self.clients, exc) from None
         return {
@@ -80,8 +82,8 @@ class BrokerAccess:
 
     def live_users(self) -> set[str]:
         try:
-            described = self.admin.describe_user_scram_credentials(request_timeout=TIMEOUT_S)
-            users = described.result(timeout=TIMEOUT_S) if hasattr(described, "result") else _wait(described)
+            described = self.admin.describe_user_scram_credentials(request_timeout=self.timeout_s)
+            users = described.result(timeout=self.timeout_s) if hasattr(described, "result") else _wait(described)
         except Exception as exc:
             raise _broker_error(self.clients, exc) from None
         return set(users)
@@ -168,6 +170,8 @@ def _broker_error(clients: KafkaClients, exc: Exception) -> PlatewatchError:
     text = f"{type(exc).__name__}: {exc}"
     if "SECURITY_DISABLED" in text or "No Authorizer" in text:
         return AccessAdminError(f"the broker at {clients.settings.bootstrap_servers} has no authorizer: {text}")
-    if "TRANSPORT" in text or "timed out" in text.lower() or "TIMED_OUT" in text:
-        return BrokerUnavailableError(f"Kafka at {clients.settings.bootstrap_servers}: {text}")
+    if isinstance(exc, TimeoutError) or any(x in text for x in ("TRANSPORT", "TIMED_OUT", "timed out", "Timed out")):
+        return BrokerUnavailableError(
+            f"Kafka at {clients.settings.bootstrap_servers} unreachable for {clients.settings.broker_wait_seconds:g}s"
+        )
     return AccessAdminError(text)

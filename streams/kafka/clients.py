@@ -154,7 +154,7 @@ class KafkaClients:
         """librdkafka's AdminClient: ACLs, SCRAM credentials and incremental config changes."""
         from confluent_kafka.admin import AdminClient  # noqa: PLC0415 (only admin commands need it)
 
-        conf: dict[str, str | int | float | bool] = {**self.librdkafka_config()}
+        conf: dict[str, Any] = {**self.librdkafka_config(), "logger": logging.getLogger("librdkafka")}
         return AdminClient(conf)
 
     # ---- connecting --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-LIBRARY_LOGGERS = ("aiokafka", "kafka")
+LIBRARY_LOGGERS = ("aiokafka", "kafka", "librdkafka")
 
 
 class OncePerInterval(logging.Filter):
