@@ -77,3 +77,13 @@ async def test_a_worker_with_colliding_group_ids_is_refused_at_start(tmp_path: P
     code = worker.proc.wait(30)
     assert code == 2
     assert "group_id and audit_group_id are both 'collide.reads'" in worker.log()
+
+
+async def test_a_setting_that_cannot_work_stops_the_worker_with_exit_2(tmp_path: Path) -> None:
+    """Waiting fixes an absent broker, not a missing CA file: the worker says so and exits 2."""
+    worker = WorkerProcess("127.0.0.1:1", "badtls.", tmp_path / "w.log", "--security-protocol", "SSL",
+                           "--ssl-cafile", str(tmp_path / "missing-ca.pem"))  # fmt: skip
+    worker.start()
+    assert worker.proc is not None
+    assert worker.proc.wait(30) == 2
+    assert "TLS files cannot be used" in worker.log()
