@@ -23,14 +23,26 @@ SECRET = "Pa55-for-tests-only"
 
 
 def client_constructions(path: Path) -> list[str]:
-    """`Class(...)` calls of a Kafka client class, and faust apps built without the factory's options."""
+    """Calls that build a Kafka client (by any alias of a client class or of `create_conn`), and faust
+    apps built without the factory's options."""
+    tree = ast.parse(path.read_text(), str(path))
+    aliases = {}  # local name -> the library's name, for names imported from a Kafka library
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {"aiokafka", "confluent_kafka"}:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = alias.name
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in CLIENT_CLASSES:
+        if isinstance(func, ast.Attribute):
+            name = func.attr
+        elif isinstance(func, ast.Name):
+            name = aliases.get(func.id, func.id)
+        else:
+            continue
+        if name in CLIENT_CLASSES or name == "create_conn":
             found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}(...)")
         if name == "App" and not any(
             k.arg is None and "faust_app_options" in ast.unparse(k.value) for k in node.keywords
@@ -55,9 +67,17 @@ def test_no_module_builds_a_kafka_client_itself() -> None:
 
 def test_the_scan_finds_a_client_built_by_hand(tmp_path: Path) -> None:
     sneaky = ROOT / "streams" / "kafka" / "_scan_probe.py"  # inside ROOT so relative paths work
-    sneaky.write_text("import aiokafka\nc = aiokafka.AIOKafkaConsumer('t', bootstrap_servers='x')\n")
+    sneaky.write_text(
+        "import aiokafka\nc = aiokafka.AIOKafkaConsumer('t', bootstrap_servers='x')\n"
+        "from aiokafka import AIOKafkaProducer as P\np = P(bootstrap_servers='x')\n"
+        "from aiokafka.conn import create_conn as cc\nconn = cc('h', 1)\n"
+    )
     try:
-        assert client_constructions(sneaky) == ["streams/kafka/_scan_probe.py:2 AIOKafkaConsumer(...)"]
+        assert client_constructions(sneaky) == [
+            "streams/kafka/_scan_probe.py:2 AIOKafkaConsumer(...)",
+            "streams/kafka/_scan_probe.py:4 AIOKafkaProducer(...)",
+            "streams/kafka/_scan_probe.py:6 create_conn(...)",
+        ]
     finally:
         sneaky.unlink()
 
