@@ -5,7 +5,8 @@ reads from California, Arizona, Virginia and an unknown agency, under a policy t
 with anyone (federal and private recipients included) for the first day and a half, then one without
 an Arizona profile. Expectations are counted here in plain Python from the rows and the registry, and
 cross-checked with the pipeline's own outputs (its hits, its delivered alerts). SQLite always;
-PostgreSQL too when PLATEWATCH_TEST_POSTGRES_URL names one.
+PostgreSQL too (the `postgres_url` fixture: CI starts
+it, elsewhere a server is started for the session).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sqlalchemy import Engine, select
 from benchmarks import audit_report_bench
 from streams.audit import schema
 from streams.audit.render import NONE_FEDERAL_PRIVATE, NONE_OUTSIDE, TOTAL_LABELS, render
-from streams.audit.report import Accessor, AuditReport, Period, parse_period, parse_time, run_report
+from streams.audit.report import Accessor, AuditReport, Period, build_report, parse_period, parse_time, run_report
+from streams.audit.store import engine_for
 from streams.errors import ConfigurationError
 from streams.policy.agencies import AgencyRegistry
 from tests.harness.audit_rows import (
@@ -36,7 +38,6 @@ from tests.harness.audit_rows import (
     empty_store,
     load,
     policy_file,
-    postgres_url,
     simulate,
 )
 
@@ -67,13 +68,12 @@ def registry(policies: tuple[Any, Any]) -> AgencyRegistry:
     return registry
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(
     request: pytest.FixtureRequest, rows: AuditRows, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    if request.param == "postgresql" and not postgres_url():
-        pytest.skip("no PostgreSQL: set PLATEWATCH_TEST_POSTGRES_URL")
-    engine, drop = empty_store(request.param, tmp_path_factory.mktemp("store"))
+    server = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
+    engine, drop = empty_store(request.param, tmp_path_factory.mktemp("store"), server)
     rows.insert_into(engine)
     try:
         yield engine
@@ -365,3 +365,105 @@ def test_benchmark_smoke_writes_a_result(tmp_path: Path) -> None:
     for key in ("report_month", "report_day", "report_month_one_agency", "verify_month"):
         assert 0 < result[key]["median_s"] < 30
     assert any("ix_decisions_time" in step for step in result["decisions_query_plan"])
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store_file(rows: AuditRows, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQLite store file with the rows (the command takes a URL)."""
+    engine, drop = empty_store("sqlite", tmp_path_factory.mktemp("cli-store"))
+    rows.insert_into(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    drop()
+    yield url
+
+
+def audit_cli(*argv: str) -> int:
+    from streams.cli.main import main  # noqa: PLC0415 (the command's parser, as `platewatch` builds it)
+
+    return main(["audit", *argv])
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "csv", "json"])
+def test_report_command_writes_each_form_and_records_the_access(
+    store_file: str, registry: AgencyRegistry, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.audit.render import FORMATS  # noqa: PLC0415
+    from streams.cli.audit import REPORT_FORMATS  # noqa: PLC0415
+
+    assert REPORT_FORMATS == FORMATS
+    out = tmp_path / f"report.{fmt}"
+    args = ["--from", "2026-11-01", "--to", "2026-11-03", "--format", fmt, "--output", str(out), "--user", "alice",
+            "--purpose", "SB 34 review", "--organization", "CA DOJ", "--audit-db-url", store_file]  # fmt: skip
+    assert audit_cli("report", *args) == 0
+    assert str(out) in capsys.readouterr().out
+    engine = engine_for(store_file)
+    try:
+        with engine.connect() as conn:
+            want = build_report(conn, parse_period("2026-11-01", "2026-11-03"), registry).totals()
+        access = _access_rows(engine)[-1]
+    finally:
+        engine.dispose()
+    text = out.read_text(encoding="utf-8")
+    if fmt == "json":
+        assert orjson.loads(text)["totals"] == want
+    elif fmt == "csv":
+        assert {
+            r["key"]: int(r["count"]) for r in csv.DictReader(io.StringIO(text)) if r["section"] == "totals"
+        } == want
+    elif fmt == "html":
+        assert {k: int(v.replace(",", "")) for k, v in re.findall(r'data-total="(\w+)">([\d,]+)<', text)} == want
+    else:
+        assert f"| {TOTAL_LABELS['decisions']} | {want['decisions']} |" in text
+    assert (access["user"], access["purpose"], access["organization"], access["command"], access["records"]) == (
+        "alice", "SB 34 review", "CA DOJ", "audit report", want["decisions"],
+    )  # fmt: skip
+
+
+def test_report_command_to_standard_output_for_one_agency_with_the_user_from_the_environment(
+    store_file: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PLATEWATCH_ACCESS_USER", "bob")
+    monkeypatch.setenv("PLATEWATCH_ACCESS_PURPOSE", "case 26-1234")
+    args = ["--from", "2026-11-01", "--to", "2026-11-01T12:00:00Z", "--agency", MARICOPA, "--format", "json"]
+    assert audit_cli("report", *args, "--audit-db-url", store_file) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    assert doc["agency"] == MARICOPA and [r["agency"] for r in doc["readers"]] == [MARICOPA]
+    engine = engine_for(store_file)
+    try:
+        access = _access_rows(engine)[-1]
+    finally:
+        engine.dispose()
+    assert (access["user"], access["purpose"]) == ("bob", "case 26-1234") and MARICOPA in access["accessed"]
+
+
+PERIOD_ARGS = ["--from", "2026-11-01", "--to", "2026-11-03"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([*PERIOD_ARGS, "--purpose", "review"], "--user"),  # who reads it is required ...
+        ([*PERIOD_ARGS, "--user", "alice"], "--purpose"),  # ... and why
+        ([*PERIOD_ARGS, "--user", "alice", "--purpose", "x", "--agency", "lapd"], "not an ORI"),
+        (["--from", "2026-11-03", "--to", "2026-11-01", "--user", "alice", "--purpose", "x"], "period is empty"),
+    ],
+)
+def test_report_command_refuses_without_who_and_why_and_records_nothing(
+    store_file: str, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    engine = engine_for(store_file)
+    before = len(_access_rows(engine))
+    assert audit_cli("report", *argv, "--audit-db-url", store_file) == 2
+    assert says in capsys.readouterr().err
+    assert len(_access_rows(engine)) == before
+    engine.dispose()
+
+
+def test_report_command_on_a_store_that_is_not_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'nothing.db'}"
+    argv = ["--from", "2026-11-01", "--to", "2026-11-03", "--user", "a", "--purpose", "b", "--audit-db-url", url]
+    assert audit_cli("report", *argv) == 2
+    assert "no audit store" in capsys.readouterr().err and not (tmp_path / "nothing.db").exists()

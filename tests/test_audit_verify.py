@@ -3,7 +3,8 @@
 The store holds what the real pipeline decided and delivered (tests/harness/audit_rows.py). Each test
 adds the one row a fault would leave (a delivery no decision knows, a delivery to a recipient whose
 decision was deny, a re-sent batch, ...) and checks what verify says about it. SQLite always;
-PostgreSQL too when PLATEWATCH_TEST_POSTGRES_URL names one.
+PostgreSQL too (the `postgres_url` fixture: CI starts
+it, elsewhere a server is started for the session).
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ from sqlalchemy import Engine, insert
 
 from streams.audit import schema
 from streams.audit.report import parse_period, parse_time
+from streams.audit.store import engine_for
 from streams.audit.verify import (
     DENIED,
     MANY_ALLOWS,
     NOT_DECIDED,
     RECIPIENT_MISMATCH,
     UNKNOWN_ALERT,
+    UNREADABLE,
     VERSION_MISMATCH,
     VerifyResult,
     verify,
 )
-from tests.harness.audit_rows import AuditRows, empty_store, load, policy_file, postgres_url, simulate
+from streams.cli.main import main
+from tests.harness.audit_rows import AuditRows, empty_store, load, policy_file, simulate
 
 HOUR = 3_600_000
 START = parse_time("2026-11-01")
@@ -42,11 +46,10 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> AuditRows:
     return simulate([(0, policy)], batches=24, reads_per_batch=120, start_ms=START + HOUR // 2, step_ms=HOUR)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, rows: AuditRows, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "postgresql" and not postgres_url():
-        pytest.skip("no PostgreSQL: set PLATEWATCH_TEST_POSTGRES_URL")
-    engine, drop = empty_store(request.param, tmp_path)
+    server = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
+    engine, drop = empty_store(request.param, tmp_path, server)
     rows.insert_into(engine)
     try:
         yield engine
@@ -163,3 +166,59 @@ def test_only_deliveries_in_the_period_are_checked(store: Engine, rows: AuditRow
     deliver(store, time_ms=PERIOD.end_ms)  # the end is excluded
     result = check(store)
     assert result.ok and result.deliveries == len(rows.deliveries)
+
+
+def test_an_unreadable_record_is_named(store: Engine) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            insert(schema.unreadable_records),
+            [{"topic": "share-audit", "partition": 1, "offset": 77, "time_ms": START + HOUR, "kind": "decision",
+              "error": "not JSON", "key": "", "value": "{oops"}],
+        )  # fmt: skip
+    [m] = check(store).mismatches
+    assert (m.topic, m.partition, m.offset, m.kind) == ("share-audit", 1, 77, UNREADABLE) and "not JSON" in m.why
+
+
+# -- the command: exit 0 when clean (duplicates too), 1 on any mismatch, each named ----------------
+
+
+@pytest.fixture
+def store_url(rows: AuditRows, tmp_path: Path) -> Iterator[str]:
+    engine, drop = empty_store("sqlite", tmp_path)
+    rows.insert_into(engine)
+    yield engine.url.render_as_string(hide_password=False)
+    drop()
+
+
+def verify_cli(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["audit", "verify", "--from", "2026-11-01", "--to", "2026-11-01", "--audit-db-url", url])
+    return code, capsys.readouterr().out
+
+
+def test_verify_command_exits_0_on_a_clean_store_and_with_duplicates_alone(
+    store_url: str, rows: AuditRows, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = verify_cli(store_url, capsys)
+    assert code == 0 and f"deliveries checked: {len(rows.deliveries)}" in out and "mismatches: 0" in out
+    engine = engine_for(store_url)
+    deliver(engine, **{**rows.deliveries[0], "offset": rows.deliveries[0]["offset"] + 100_000})
+    engine.dispose()
+    code, out = verify_cli(store_url, capsys)
+    assert code == 0 and "duplicate deliveries: 1 extra copies of 1 alerts" in out and "mismatches: 0" in out
+
+
+def test_verify_command_exits_1_and_names_a_forged_and_a_denied_delivery(
+    store_url: str, rows: AuditRows, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = engine_for(store_url)
+    forged = deliver(engine, recipient="CA0194200")
+    denied = next(d for d in rows.decisions if d["decision"] == "deny" and d["recipient"] == ICE)
+    to_ice = deliver(engine, alert_id=denied["alert_id"], recipient=ICE)
+    engine.dispose()
+    code, out = verify_cli(store_url, capsys)
+    assert code == 1
+    assert f"MISMATCH alerts.CA0194200/0/{forged['offset']} alert {forged['alert_id']} recipient CA0194200: " \
+           f"{UNKNOWN_ALERT}" in out  # fmt: skip
+    assert f"MISMATCH alerts.{ICE}/0/{to_ice['offset']} alert {denied['alert_id']} recipient {ICE}: {DENIED}" in out
+    assert "mismatches: 2" in out and f"  {UNKNOWN_ALERT}: 1" in out and f"  {DENIED}: 1" in out
+    assert out.rstrip().endswith("FAILED: see the mismatches above")

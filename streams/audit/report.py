@@ -21,21 +21,22 @@ Sections and where their numbers come from:
 
 `--agency` keeps the reads taken by that agency: decisions and counts whose `reading_agency` is it.
 Reading the report is an access to retained data (Cal. Civ. Code 1798.90.52): `run_report` writes an
-`access_log` row in the same transaction as the reads, so there is no report without its record.
+`access_log` row (`streams.audit.store.record_access`) in the same transaction as the reads, so there
+is no report without its record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, tuple_
+from sqlalchemy import Connection, Engine, and_, func, select, tuple_
 
 from streams.audit import schema
+from streams.audit.store import reaching, record_access
 from streams.errors import ConfigurationError
 from streams.policy.agencies import Agency, AgencyRegistry, Kind, Level
 
@@ -396,37 +397,20 @@ def run_report(
     accessor: Accessor,
     *,
     agency: str = "",
-    record_access: Callable[..., None] | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> AuditReport:
-    """The report, with the access record written in the same transaction (no report without it)."""
-    with engine.begin() as conn:
+    """The report, with its access record written in the same transaction (no report without it)."""
+    with reaching(engine, "read the report's rows"), engine.begin() as conn:
         report = build_report(conn, period, registry, agency=agency, now=now)
-        accessed = f"share_decisions, batch_counts {period.start} .. {period.end}" + (
-            f" reading agency {agency}" if agency else ""
+        scope = f", reads of {agency}" if agency else ""
+        record_access(
+            conn,
+            user=accessor.user,
+            organization=accessor.organization,
+            purpose=accessor.purpose,
+            command=REPORT_COMMAND,
+            accessed=f"share_decisions, batch_counts {period.start} .. {period.end}{scope}",
+            records=report.totals()["decisions"],
+            time_ms=int(now().timestamp() * 1000),
         )
-        records = report.totals()["decisions"]
-        if record_access is not None:
-            record_access(
-                conn,
-                user=accessor.user,
-                organization=accessor.organization,
-                purpose=accessor.purpose,
-                command=REPORT_COMMAND,
-                accessed=accessed,
-                records=records,
-            )
-        else:
-            conn.execute(
-                insert(schema.access_log).values(
-                    access_id=str(uuid.uuid4()),
-                    time_ms=int(now().timestamp() * 1000),
-                    user=accessor.user,
-                    organization=accessor.organization,
-                    purpose=accessor.purpose,
-                    command=REPORT_COMMAND,
-                    accessed=accessed,
-                    records=records,
-                )
-            )
     return report

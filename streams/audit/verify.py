@@ -11,7 +11,9 @@ delivery in the period:
   carried; in any version otherwise, since the delivery cannot say which one it was sent under);
 - the alert document must name the topic's agency as its recipient;
 - an alert id that no decision knows at all (an alert written to an agency's topic by something
-  other than the worker) is a mismatch.
+  other than the worker, or one the sink could not read, stored with an empty id) is a mismatch;
+- a decision, count or access record the sink could not read (`unreadable_records`) is a mismatch
+  too: the evidence is incomplete until someone looks at it.
 
 Duplicates are not mismatches. The worker delivers at least once: a batch whose outputs were not
 acknowledged is sent again, so the same alert id can reach the same recipient twice (same decision,
@@ -37,7 +39,8 @@ NOT_DECIDED = "no_decision_for_recipient"  # decisions for the alert, none for t
 VERSION_MISMATCH = "no_decision_in_policy_version"  # decisions for the recipient, none in the alert's version
 MANY_ALLOWS = "several_allow_decisions"  # more than one allow where exactly one must be
 RECIPIENT_MISMATCH = "recipient_differs_from_topic"  # the alert names another recipient than its topic
-KINDS = (UNKNOWN_ALERT, DENIED, NOT_DECIDED, VERSION_MISMATCH, MANY_ALLOWS, RECIPIENT_MISMATCH)
+UNREADABLE = "unreadable_record"  # a decision, count or access record the sink stored as unreadable
+KINDS = (UNKNOWN_ALERT, DENIED, NOT_DECIDED, VERSION_MISMATCH, MANY_ALLOWS, RECIPIENT_MISMATCH, UNREADABLE)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,14 @@ def verify(conn: Connection, period: Period) -> VerifyResult:
             result.mismatches.append(
                 Mismatch(row.topic, row.partition, row.offset, row.alert_id, row.recipient, kind, why)
             )
+    u = schema.unreadable_records
+    for topic, partition, offset, kind, error in conn.execute(
+        select(u.c.topic, u.c.partition, u.c.offset, u.c.kind, u.c.error)
+        .where(u.c.time_ms >= period.start_ms, u.c.time_ms < period.end_ms)
+        .order_by(u.c.topic, u.c.partition, u.c.offset)
+    ):
+        why = f"a {kind} record the sink could not read ({' '.join(error.split())[:200]})"
+        result.mismatches.append(Mismatch(topic, partition, offset, "", "", UNREADABLE, why))
     result.duplicates = [
         Duplicate(alert, recipient, len(places), places)
         for (alert, recipient), places in sorted(copies.items())

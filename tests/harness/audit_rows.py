@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import random
 import uuid
 from collections import Counter
@@ -24,6 +23,7 @@ import orjson
 from sqlalchemy import Engine, create_engine, insert, text
 
 from streams.audit import schema
+from streams.audit.store import engine_for, migrate
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.pipeline.batch import Pipeline, SimulatedRecord
@@ -55,31 +55,24 @@ def load(policy: Path) -> SharingPolicy:
 
 
 T = TypeVar("T")
-POSTGRES_URL_VARIABLE = "PLATEWATCH_TEST_POSTGRES_URL"
 
 
-def postgres_url() -> str:
-    """The test PostgreSQL's URL ("" when none is given: those tests skip)."""
-    return os.environ.get(POSTGRES_URL_VARIABLE, "")
+def empty_store(backend: str, folder: Path, server_url: str = "") -> tuple[Engine, Callable[[], None]]:
+    """A new audit store, migrated to the newest schema, and the function that removes it.
 
-
-def empty_store(backend: str, folder: Path) -> tuple[Engine, Callable[[], None]]:
-    """A new audit store (tables created) and the function that removes it.
-
-    SQLite: a file in `folder`. PostgreSQL: a schema of its own in the test database (search_path),
-    so tests never see each other's rows.
+    SQLite: a file in `folder`. PostgreSQL (`server_url`, the `postgres_url` fixture): a schema of its
+    own in the test database (search_path), so tests never see each other's rows.
     """
     if backend == "sqlite":
-        engine = create_engine(f"sqlite:///{folder / f'audit-{uuid.uuid4().hex[:8]}.db'}")
-        schema.metadata.create_all(engine)
+        engine = engine_for(f"sqlite:///{folder / f'audit-{uuid.uuid4().hex[:8]}.db'}")
+        migrate(engine)
         return engine, engine.dispose
-    url = postgres_url()
     name = f"audit_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
+    admin = create_engine(server_url)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {name}"))
-    engine = create_engine(url, connect_args={"options": f"-c search_path={name}"})
-    schema.metadata.create_all(engine)
+    engine = create_engine(server_url, connect_args={"options": f"-c search_path={name}"})
+    migrate(engine)
 
     def drop() -> None:
         engine.dispose()
