@@ -90,6 +90,7 @@ class Profile:
     retention_days: int | None
     purposes: frozenset[str]
     rules: tuple[Rule, ...]
+    citation: str = ""  # the law it follows, for the published policy
 
     @classmethod
     def from_document(cls, name: str, doc: Mapping[str, Any]) -> Profile:
@@ -99,6 +100,7 @@ class Profile:
             retention_days=doc.get("retention_days"),
             purposes=frozenset(doc.get("purposes", ("hotlist_alert",))),
             rules=tuple(Rule.from_document(r) for r in doc["rules"]),
+            citation=doc.get("citation", ""),
         )
 
 
@@ -137,27 +139,27 @@ class SharingPolicy:
         profile = self.profile_for_state(state)
         return profile.retention_days if profile else None
 
-    def decide(self, reader_ori: str, recipient_ori: str, purpose: str = "hotlist_alert") -> Decision:
-        key = (reader_ori, recipient_ori, purpose)
+    def decide(self, reading_ori: str, recipient_ori: str, purpose: str = "hotlist_alert") -> Decision:
+        key = (reading_ori, recipient_ori, purpose)
         decision = self._cache.get(key)
         if decision is None:
-            decision = self._cache[key] = self._decide(reader_ori, recipient_ori, purpose)
+            decision = self._cache[key] = self._decide(reading_ori, recipient_ori, purpose)
         return decision
 
     def _deny(self, why: DenyReason, reason: str, profile: str = "") -> Decision:
         return Decision(False, why.value, reason, profile, self.version, why)
 
-    def _decide(self, reader_ori: str, recipient_ori: str, purpose: str) -> Decision:
-        reader = self.registry.get(reader_ori)
+    def _decide(self, reading_ori: str, recipient_ori: str, purpose: str) -> Decision:
+        reader = self.registry.get(reading_ori)
         if reader is None:
-            return self._deny(DenyReason.UNKNOWN_READER, f"reading agency {reader_ori!r} is not in the registry")
+            return self._deny(DenyReason.UNKNOWN_READER, f"reading agency {reading_ori!r} is not in the registry")
         recipient = self.registry.get(recipient_ori)
         if recipient is None:
             return self._deny(DenyReason.UNKNOWN_RECIPIENT, f"recipient {recipient_ori!r} is not in the registry")
-        if recipient_ori == reader_ori:
+        if recipient_ori == reading_ori:
             return Decision(True, OWN_AGENCY_RULE, "the reading agency's own alert is not a share", "", self.version)
         if not reader.state:
-            return self._deny(DenyReason.UNKNOWN_STATE, f"reading agency {reader_ori} has no state")
+            return self._deny(DenyReason.UNKNOWN_STATE, f"reading agency {reading_ori} has no state")
         profile = self.profile_for_state(reader.state)
         if profile is None:
             return self._deny(DenyReason.NO_PROFILE, f"no sharing profile governs reads taken in {reader.state}")
@@ -180,6 +182,6 @@ class NoPolicy:
 
     version = "none"
 
-    def decide(self, reader_ori: str, recipient_ori: str, purpose: str = "hotlist_alert") -> Decision:
+    def decide(self, reading_ori: str, recipient_ori: str, purpose: str = "hotlist_alert") -> Decision:
         why = DenyReason.POLICY_INVALID
         return Decision(False, why.value, "no valid policy is loaded", "", self.version, why)
