@@ -95,6 +95,11 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+# the retention check every 2 s instead of 5 min (first run 2 s after start, not 30 s): so a test can
+# watch the broker delete reads past a retention of seconds (tests/test_retention.py). A production
+# broker keeps Kafka's default; streams/policy/retention.py keeps that much under the legal limit.
+log.retention.check.interval.ms=2000
+log.initial.task.delay.ms=2000
 PROPS
     common_config "$dir" "$rf"
   } > "$dir/server.properties"

@@ -19,6 +19,7 @@ from streams.cli.demo import add_demo_command
 from streams.cli.dlq import add_dlq_commands
 from streams.cli.hotlist import add_hotlist_commands
 from streams.cli.policy import add_policy_commands
+from streams.cli.retention import add_retention_commands
 from streams.cli.service import add_service_commands
 from streams.errors import EXIT_INTERNAL, PlatewatchError
 from streams.ops.logs import configure_logging
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dlq_commands(sub)
     add_hotlist_commands(sub)
     add_policy_commands(sub)
+    add_retention_commands(sub)
     add_service_commands(sub)
     return parser
 

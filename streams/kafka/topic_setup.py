@@ -10,13 +10,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
+from streams.pipeline.topic_retention import RetentionTarget, plan_retention
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import SharingPolicy
+from streams.policy.retention import DAY_MS, RetentionRules
 
 log = logging.getLogger(__name__)
-
-DAY_MS = 24 * 3600 * 1000
-DEFAULT_READ_RETENTION_DAYS = 21  # when no profile in force fixes one: the strictest state rule known
 
 
 @dataclass(frozen=True)
@@ -27,26 +26,35 @@ class TopicSpec:
 
 
 def read_retention_days(policy: SharingPolicy) -> int:
-    """One plate-reads topic serves every jurisdiction, so it keeps reads for the shortest retention."""
-    days = [p.retention_days for p in (policy.profile_for_state(s) for s in policy.jurisdictions) if p]
-    fixed = [d for d in days if d]
-    return min(fixed) if fixed else DEFAULT_READ_RETENTION_DAYS
+    """The strictest read limit of every jurisdiction, in days (the dead-letter and single topic's)."""
+    return RetentionRules(policy).shortest_read_limit().ms // DAY_MS
 
 
-def read_topic_config(retention_days: int) -> dict[str, str]:
+def read_topic_config(retention: dict[str, str]) -> dict[str, str]:
     return {
-        "retention.ms": str(retention_days * DAY_MS),
-        # broker append time: the second clock of the read-to-alert latency
+        **retention,
+        # broker append time: the second clock of the read-to-alert latency, and what retention counts from
         "message.timestamp.type": "LogAppendTime",
     }
 
 
-def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
-    """Every topic of a deployment: shared topics, then each agency's input and alert topics."""
-    retention = str(read_retention_days(policy) * DAY_MS)
+def _retention(
+    settings: Settings, policy: SharingPolicy, names: TopicNames, plan: list[RetentionTarget] | None
+) -> dict[str, dict[str, str]]:
+    if plan is None:
+        plan = plan_retention(policy, names, single_topic=settings.ingest == "single_topic")
+    return {t.topic: t.config for t in plan}
+
+
+def topic_specs(
+    settings: Settings, names: TopicNames, policy: SharingPolicy, plan: list[RetentionTarget] | None = None
+) -> list[TopicSpec]:
+    """Every topic of a deployment: shared topics, then each agency's input and alert topics. Retention
+    follows `plan` (default: the policy's, streams/pipeline/topic_retention.py)."""
+    retention = _retention(settings, policy, names, plan)
     specs = [
-        # dead letters hold raw reads of every jurisdiction: the shortest retention of them all
-        TopicSpec(names.dlq, 1, {"retention.ms": retention}),
+        # dead letters hold raw reads of every jurisdiction: the strictest retention of them all
+        TopicSpec(names.dlq, 1, retention[names.dlq]),
         TopicSpec(
             names.hotlist_updates,
             3,
@@ -58,37 +66,24 @@ def topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) ->
         TopicSpec(names.batch_counts, 3, {"retention.ms": "-1"}),
         TopicSpec(names.access_log, 1, {"retention.ms": "-1"}),
     ]
-    specs.extend(agency_topic_specs(settings, names, policy))
+    specs.extend(agency_topic_specs(settings, names, policy, plan))
     return specs
 
 
-def agency_topic_specs(settings: Settings, names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
+def agency_topic_specs(
+    settings: Settings, names: TopicNames, policy: SharingPolicy, plan: list[RetentionTarget] | None = None
+) -> list[TopicSpec]:
     """Each registered agency's input topic (its reads, kept as long as its state's law allows) and
     alert topic, so broker ACLs can confine each agency to its own. In the single-topic development
-    mode, one plate-reads topic with the shortest retention instead of the input topics."""
+    mode, one plate-reads topic with the strictest retention instead of the input topics."""
+    retention = _retention(settings, policy, names, plan)
     if settings.ingest == "single_topic":
-        specs = [TopicSpec(names.plate_reads, settings.read_partitions, read_topic_config(read_retention_days(policy)))]
+        reads = [names.plate_reads]
     else:
-        specs = [
-            TopicSpec(
-                names.reads_for(a.ori),
-                settings.read_partitions,
-                read_topic_config(agency_retention_days(policy, a.state)),
-            )
-            for a in policy.registry
-        ]
-    return specs + alert_topic_specs(names, policy)
-
-
-def agency_retention_days(policy: SharingPolicy, state: str) -> int:
-    """How long reads taken in `state` are kept: its profile's rule, else the strictest known."""
-    profile = policy.profile_for_state(state)
-    return (profile.retention_days if profile else None) or DEFAULT_READ_RETENTION_DAYS
-
-
-def alert_topic_specs(names: TopicNames, policy: SharingPolicy) -> list[TopicSpec]:
-    """One topic per registered agency, so broker ACLs can confine each to its own alerts."""
-    return [TopicSpec(names.alerts(a.ori), 1, {"retention.ms": str(7 * DAY_MS)}) for a in policy.registry]
+        reads = [names.reads_for(a.ori) for a in policy.registry]
+    specs = [TopicSpec(t, settings.read_partitions, read_topic_config(retention[t])) for t in reads]
+    # one alert topic per registered agency, so broker ACLs can confine each to its own alerts
+    return specs + [TopicSpec(names.alerts(a.ori), 1, retention[names.alerts(a.ori)]) for a in policy.registry]
 
 
 async def create_topics(

@@ -9,6 +9,10 @@ exits 1 after the same clean shutdown. The worker never exits because Kafka is d
 `/readyz` answers 200 only when reads are being processed, else 503 with the reason (Kafka
 unreachable, topic missing, replica catching up, no valid policy). Why a plain asyncio process and not
 a faust app: docs/performance.md ("The worker's frame").
+
+Retention: once connected, and after every policy reload, the worker brings the retention of every
+topic holding reads or alerts to the policy's (streams/kafka/retention.py) in the background. A
+failure is logged and counted in `platewatch_topics_out_of_retention_policy`, never fatal.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from streams.hotlists.index import HotlistIndex
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.read_processor import ReadProcessor
+from streams.kafka.retention import reconcile_retention
 from streams.kafka.topic_setup import agency_topic_specs, create_topics
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import Pipeline
+from streams.pipeline.topic_retention import plan_retention
 from streams.pipeline.topics import TopicNames
 from streams.policy.config_files import ConfigFileError
 from streams.policy.jurisdiction_filter import SharingPolicy
@@ -48,6 +54,9 @@ class PlatewatchWorker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.connected = False  # from then on, a policy reload ensures topics and reconciles retention
+        self._reconciling = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self.clients = KafkaClients(settings)
         self.names = TopicNames.with_prefix(settings.topic_prefix)
         self.registry = CollectorRegistry()
@@ -57,7 +66,7 @@ class PlatewatchWorker:
             settings.policy_file,
             settings.registry_file,
             on_refused=self._policy_refused,
-            on_loaded=lambda p: self.metrics.set_policy(p.version),
+            on_loaded=self._policy_loaded,
         )
         self.replica = HotlistReplica(self.clients, self.names.hotlist_updates, self.index, self._hotlist_applied)
         self.pipeline = Pipeline(self.index, lambda: self.store.current, self.names)
@@ -65,6 +74,50 @@ class PlatewatchWorker:
             settings, self.clients, self.names, self.pipeline, self.store, self.metrics, self.replica
         )
         self.waiting_for = "starting"  # why the worker is not processing yet
+
+    def _policy_loaded(self, policy: SharingPolicy) -> None:
+        self.metrics.set_policy(policy.version)
+        if self.connected:  # a reload (the first version is handled once connected)
+            self._spawn(self._after_reload())
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _after_reload(self) -> None:
+        try:
+            await self.ensure_agency_topics()
+        except Exception as exc:
+            log.warning("agency topics could not be ensured after the policy reload: %s", exc)
+        await self.reconcile_retention()
+
+    async def reconcile_retention(self) -> None:
+        """Bring every topic's retention to the policy in force; failures are logged, never raised."""
+        async with self._reconciling:
+            policy = self.store.current
+            if not isinstance(policy, SharingPolicy):
+                return
+            single_topic = self.settings.ingest == "single_topic"
+            try:
+                remaining = await reconcile_retention(self.clients, self.names, policy, single_topic=single_topic)
+            except Exception as exc:  # not checked, so none is known to follow the policy
+                log.error("retention could not be reconciled (%s: %s); retried at the next policy reload",
+                          type(exc).__name__, exc)  # fmt: skip
+                remaining = len(plan_retention(policy, self.names, single_topic=single_topic))
+            self.metrics.topics_out_of_retention.set(remaining)
+
+    async def background_idle(self) -> None:
+        """Wait for the background work in hand (topics and retention after a reload) to finish."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def stop_background(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def _policy_refused(self, exc: ConfigFileError) -> None:
         self.metrics.policy_refused.inc()
@@ -110,6 +163,8 @@ class PlatewatchWorker:
             if not await _until_done(step, reason, stop, self):
                 return False
         self.waiting_for = "hotlist replica catching up"
+        self.connected = True
+        self._spawn(self.reconcile_retention())
         return True
 
 
@@ -184,6 +239,7 @@ async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
                 status = EXIT_NO
             stopped.cancel()
     finally:
+        await worker.stop_background()
         await worker.processor.stop()  # finishes the batch in hand and commits
         for t in tasks:
             t.cancel()

@@ -97,6 +97,12 @@ class PipelineMetrics:
         self.policy_refused = Counter(
             f"{p}_policy_reload_refused", "Policy or registry files refused on reload", registry=registry
         )
+        self.topics_out_of_retention = Gauge(
+            f"{p}_topics_out_of_retention_policy",
+            "Topics whose retention the worker could not bring to the policy's, or could not check, at its "
+            "last reconciliation (at start and after each policy reload)",
+            registry=registry,
+        )
 
     def observe_batch(self, result: BatchResult, seconds: float, now_ms: int) -> None:
         self.reads.inc(result.reads)
