@@ -1,4 +1,5 @@
-"""`platewatch policy check|explain`: validate policy files and ask why a share is decided."""
+"""`platewatch policy check|explain|publish`: validate policy files, ask why a share is decided, and
+publish the usage and privacy policy they enforce (Civ. Code 1798.90.51)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     explain.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
     explain.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
     explain.set_defaults(handler=cmd_explain)
+    publish = psub.add_parser(
+        "publish", help="the usage and privacy policy (Civ. Code 1798.90.51) from the files in force, stamped"
+    )
+    publish.add_argument(
+        "--format", choices=("md", "html"), default="md", help="Markdown, or one self-contained HTML file"
+    )
+    publish.add_argument("--output", type=Path, help="write it to this file (default: standard output)")
+    publish.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    publish.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    publish.set_defaults(handler=cmd_publish)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -55,3 +66,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"  reason:  {d.reason}")
     print(f"  profile: {d.profile or '-'}   policy version: {d.policy_version}")
     return 0 if d.allowed else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from streams.policy.publish import publish
+
+    policy = load_policy(args.policy, args.registry)  # validated: refused files exit 4, as everywhere
+    doc, _, _ = load_validated(args.policy, POLICY_SCHEMA)
+    label = doc.get("version")
+    text = publish(
+        policy, args.policy.resolve(), args.registry.resolve(), fmt=args.format, label=str(label) if label else None
+    )
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputRefusedError(f"{args.output}: cannot write: {exc.strerror}") from None
+    print(f"{args.output}: policy version {policy.version} published ({args.format})", file=sys.stderr)
+    return 0
