@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.errors import EXIT_NO, EXIT_OK
+from streams.errors import EXIT_NO, EXIT_OK, ConfigurationError, PlatewatchError
 from streams.hotlists.index import HotlistIndex
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
@@ -179,12 +179,16 @@ async def _until_done(
             if first_failure:
                 log.info("%s for %.0fs; now resolved", reason, time.monotonic() - first_failure)
             return True
+        except ConfigurationError:
+            raise  # a setting that cannot work (a TLS file, a password file): waiting will not fix it
         except Exception as exc:
             now = time.monotonic()
             first_failure = first_failure or now
-            w.waiting_for = reason
+            # the broker's own answer when there is one (credentials refused, access denied)
+            why = exc.one_line() if isinstance(exc, PlatewatchError) and "unreachable" not in str(exc) else ""
+            w.waiting_for = f"{reason}: {why}" if why else reason
             if now - last_log >= UNREACHABLE_LOG_EVERY_S:
-                log.warning("%s (%s); retrying", reason, type(exc).__name__)
+                log.warning("%s (%s); retrying", w.waiting_for, type(exc).__name__)
                 last_log = now
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
@@ -229,7 +233,12 @@ async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
     status = EXIT_OK
     tasks: list[asyncio.Task[None]] = []
     try:
-        if await worker.connect(stop):
+        try:
+            connected = await worker.connect(stop)
+        except ConfigurationError as exc:
+            log.error("%s", exc.one_line())
+            return exc.exit_code  # the finally below still shuts down cleanly
+        if connected:
             tasks = [asyncio.create_task(worker.replica.run()), asyncio.create_task(worker.processor.run())]
             stopped = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
