@@ -467,3 +467,21 @@ def test_report_command_on_a_store_that_is_not_there(tmp_path: Path, capsys: pyt
     argv = ["--from", "2026-11-01", "--to", "2026-11-03", "--user", "a", "--purpose", "b", "--audit-db-url", url]
     assert audit_cli("report", *argv) == 2
     assert "no audit store" in capsys.readouterr().err and not (tmp_path / "nothing.db").exists()
+
+
+def test_reads_that_proved_no_agency_are_counted_apart(registry: AgencyRegistry, tmp_path: Path) -> None:
+    engine, drop = empty_store("sqlite", tmp_path)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                schema.batch_counts.insert(),
+                [{"source": "batch-counts/0/1", "time_ms": START + HOUR, "reading_agency": "", "reads": 40,
+                  "hits": 0, "dead_letters": 3}],
+            )  # fmt: skip
+        report = report_of(engine, registry, parse_period("2026-11-01", "2026-11-01"))
+    finally:
+        drop()
+    [reader] = report.readers
+    assert (reader.agency, reader.state, reader.reads, reader.dead_letters) == ("", "unknown", 40, 3)
+    assert "no agency" in reader.name and "(none)" in render(report, "html")
+    assert report.totals()["decisions"] == 0 and report.policy_versions == []

@@ -359,7 +359,7 @@ def _charts(report: AuditReport) -> dict[str, str]:
             ax.spines[["top", "right"]].set_visible(False)
             return _figure_html("over_time", title, fig)
 
-    readers = [(r.agency, r.reads) for r in report.readers]
+    readers = [(r.agency or "(none)", r.reads) for r in report.readers]
     return {
         "reads": bars("reads", "Reads processed per reading agency", readers, "#1565c0", "reads"),
         "alerts_by_recipient": bars(

@@ -224,6 +224,8 @@ class Accessor:
 
 def _agency_facts(registry: AgencyRegistry, ori: str) -> tuple[str, str, str, str]:
     """(name, state, level, kind), `unknown` for an agency the registry does not list."""
+    if not ori:  # batch counts of reads that proved no agency (development topic, undecodable)
+        return ("(no agency: reads that named none or could not be decoded)", UNKNOWN, UNKNOWN, UNKNOWN)
     agency: Agency | None = registry.get(ori)
     if agency is None:
         return ("(not in the registry)", UNKNOWN, UNKNOWN, UNKNOWN)
