@@ -131,6 +131,12 @@ def test_the_html_report_renders_offline_with_its_totals(
     assert doc["totals"]["decisions"] > 0
     if name == "busy":
         assert doc["totals"]["shared_outside_state"] > 0 and doc["totals"]["shared_federal_or_private"] > 0
+        listed = browser.execute_script(
+            "return ['outside-state', 'federal-private'].map(id => { let n = 0, e = document.getElementById(id);"
+            " while ((e = e.nextElementSibling) && e.tagName !== 'H2') n += e.querySelectorAll('tbody tr').length;"
+            " return n; })"
+        )
+        assert listed == [doc["totals"]["shared_outside_state"], doc["totals"]["shared_federal_or_private"]]
     else:  # the sections say plainly that there were none
         nones = browser.execute_script(
             "return Array.from(document.querySelectorAll('[data-none]')).map(e => e.dataset.none)"
