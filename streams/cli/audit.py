@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from streams.ops.logs import configure_logging
 from streams.ops.settings import add_settings_arguments, settings_from
 
 if TYPE_CHECKING:
@@ -42,10 +43,11 @@ def _add_sink(asub: SubParsers) -> None:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    settings_from(args)
-    from streams.errors import ConfigurationError
+    settings = settings_from(args)
+    configure_logging(settings.log_level, debug=args.debug, library="throttled")
+    from streams.kafka.audit_sink import run_sink
 
-    raise ConfigurationError("audit sink is not available yet")
+    return run_sink(settings)
 
 
 # -- audit migrate ----------------------------------------------------------------------------------
@@ -58,10 +60,20 @@ def _add_migrate(asub: SubParsers) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings_from(args)
-    from streams.errors import ConfigurationError
+    settings = settings_from(args)
+    from streams.audit.store import AuditStore, display_url, migrate
 
-    raise ConfigurationError("audit migrate is not available yet")
+    store = AuditStore.open(settings.audit_db_url)
+    try:
+        before, after = migrate(store.engine)
+    finally:
+        store.close()
+    where = display_url(settings.audit_db_url)
+    if before == after:
+        print(f"audit store {where}: at revision {after}, nothing to do")
+    else:
+        print(f"audit store {where}: migrated from {before or 'empty'} to {after}")
+    return 0
 
 
 # -- audit prune ------------------------------------------------------------------------------------
@@ -69,16 +81,39 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def _add_prune(asub: SubParsers) -> None:
     prune = asub.add_parser("prune", help="delete audit rows older than the retention (run as the owner)")
-    prune.add_argument("--before", required=True, help="delete rows older than this date (ISO 8601)")
+    prune.add_argument("--before", required=True, help="delete rows older than this date (ISO 8601, UTC)")
+    prune.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
     add_settings_arguments(prune)
     prune.set_defaults(handler=cmd_prune)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    settings_from(args)
+    settings = settings_from(args)
+    import datetime as dt
+
+    from streams.audit.store import AuditStore, display_url, ensure_current
     from streams.errors import ConfigurationError
 
-    raise ConfigurationError("audit prune is not available yet")
+    try:
+        before = dt.datetime.fromisoformat(args.before.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(f"--before {args.before!r} is not an ISO 8601 date (e.g. 2019-01-01)") from None
+    store = AuditStore.open(settings.audit_db_url)
+    try:
+        ensure_current(store.engine, migrate_sqlite=False)
+        pruned = store.prune(
+            before, retention_days=settings.audit_retention_days, now=dt.datetime.now(dt.UTC), dry_run=args.dry_run
+        )
+    finally:
+        store.close()
+    verb = "would delete" if pruned.dry_run else "deleted"
+    print(
+        f"audit store {display_url(settings.audit_db_url)}: {verb} {sum(pruned.removed.values())} rows older than "
+        f"{before.date().isoformat()} (retention {settings.audit_retention_days} days)"
+    )
+    for table, n in pruned.removed.items():
+        print(f"  {n} from {table}")
+    return 0
 
 
 # -- audit report -----------------------------------------------------------------------------------

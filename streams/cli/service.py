@@ -37,6 +37,12 @@ def add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     tail.add_argument("--limit", type=int, help="stop after this many distinct alerts")
     tail.add_argument("--seconds", type=float, help="stop after this long")
     tail.add_argument("--json", action="store_true", help="print the alert documents")
+    access = tail.add_argument_group("who reads retained alerts (with --from-beginning: required, and logged)")
+    access.add_argument("--user", dest="setting_access_user", help="your name or id [$PLATEWATCH_ACCESS_USER]")
+    access.add_argument("--organization", dest="setting_access_organization", help="your agency (default: --recipient)")
+    access.add_argument(
+        "--purpose", dest="setting_access_purpose", help="why, e.g. a case number [$PLATEWATCH_ACCESS_PURPOSE]"
+    )
     tail.set_defaults(handler=cmd_tail)
 
 

@@ -1,4 +1,11 @@
-"""`platewatch tail-alerts`: what a dispatch consumer of one agency sees, de-duplicated by alert id."""
+"""`platewatch tail-alerts`: what a dispatch consumer of one agency sees, de-duplicated by alert id.
+
+With `--from-beginning` it queries retained ALPR data, so it is an access that must be recorded (Cal.
+Civ. Code 1798.90.52): it refuses to run without a user and a purpose (`--user`, `--purpose`, or
+PLATEWATCH_ACCESS_USER / PLATEWATCH_ACCESS_PURPOSE), checks the access-log topic before reading, and
+writes one access record there when it ends (how many alerts it showed), which the audit sink stores
+in `access_log`. A tail killed with SIGKILL leaves no record; Ctrl-C, SIGTERM, --limit and --seconds do.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ from typing import TextIO
 
 import orjson
 
-from streams.errors import InputRefusedError
+from streams.audit.records import access_record
+from streams.errors import ConfigurationError, InputRefusedError
 from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
@@ -42,10 +50,79 @@ async def tail_alerts(
     as_json: bool,
     out: TextIO = sys.stdout,
 ) -> int:
-    topic = TopicNames.with_prefix(settings.topic_prefix).alerts(recipient)
+    names = TopicNames.with_prefix(settings.topic_prefix)
+    topic = names.alerts(recipient)
+    if from_beginning:
+        require_accessor(settings)
     clients = KafkaClients(settings)
     if not await clients.topic_partitions(topic):
         raise InputRefusedError(f"no alert topic {topic}", hint="check --recipient (an ORI in the agency registry)")
+    if from_beginning and not await clients.topic_partitions(names.access_log):
+        raise InputRefusedError(
+            f"no access-log topic {names.access_log}: the access cannot be recorded",
+            hint="run `platewatch topics create` (as the admin)",
+        )
+    seen: set[str] = set()  # alert ids shown
+    try:
+        await _tail(clients, topic, from_beginning, limit, seconds, as_json, out, seen)
+    finally:
+        if from_beginning:  # Ctrl-C and errors included: what was shown is recorded
+            await record_access(clients, names.access_log, settings, recipient, topic, len(seen), limit, seconds)
+    return 0
+
+
+def require_accessor(settings: Settings) -> None:
+    """Refuse a query of retained data that would not say who asked and why."""
+    missing = [
+        flag for flag, value in (("--user", settings.access_user), ("--purpose", settings.access_purpose))
+        if not value.strip()
+    ]  # fmt: skip
+    if missing:
+        raise ConfigurationError(
+            f"tail-alerts --from-beginning reads retained ALPR data, and every such access is logged: "
+            f"give {' and '.join(missing)}",
+            hint="e.g. --user jdoe --purpose 'case 26-001234' (or PLATEWATCH_ACCESS_USER, PLATEWATCH_ACCESS_PURPOSE)",
+        )
+
+
+async def record_access(
+    clients: KafkaClients,
+    access_topic: str,
+    settings: Settings,
+    recipient: str,
+    topic: str,
+    shown: int,
+    limit: int | None,
+    seconds: float | None,
+) -> None:
+    """One access record on the access-log topic, acknowledged by every in-sync replica."""
+    bounds = "".join([f", limit {limit}" if limit else "", f", {seconds:g} s" if seconds else ""])
+    doc = access_record(
+        user=settings.access_user,
+        organization=settings.access_organization or recipient,
+        purpose=settings.access_purpose,
+        command="tail-alerts --from-beginning",
+        accessed=f"{topic} from the beginning{bounds}",
+        records=shown,
+    )
+    producer = await clients.start(clients.producer(acks="all", enable_idempotence=True))
+    try:
+        await producer.send_and_wait(access_topic, orjson.dumps(doc), key=doc["access_id"].encode())
+    finally:
+        await producer.stop()
+
+
+async def _tail(
+    clients: KafkaClients,
+    topic: str,
+    from_beginning: bool,
+    limit: int | None,
+    seconds: float | None,
+    as_json: bool,
+    out: TextIO,
+    seen: set[str],
+) -> None:
+    """Print the alerts of `topic` once each, adding their ids to `seen`."""
     consumer = await clients.start(
         clients.consumer(
             topic,
@@ -54,7 +131,6 @@ async def tail_alerts(
             auto_offset_reset="earliest" if from_beginning else "latest",
         )
     )
-    seen: set[str] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds if seconds else None
     try:
@@ -70,4 +146,3 @@ async def tail_alerts(
                     out.flush()
     finally:
         await consumer.stop()
-    return 0
