@@ -28,8 +28,9 @@ from sqlalchemy import insert, text
 
 from benchmarks.timing import machine
 from streams.audit import schema
+from streams.audit.period import Period, parse_period
 from streams.audit.render import render_html
-from streams.audit.report import Accessor, Period, build_report, parse_period, run_report
+from streams.audit.report import Accessor, build_report, run_report
 from streams.audit.store import engine_for, migrate
 from streams.audit.verify import verify
 from tests.harness.audit_rows import LAPD, load, policy_file, simulate_batches

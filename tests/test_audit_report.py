@@ -26,8 +26,9 @@ from sqlalchemy import Engine, select
 
 from benchmarks import audit_report_bench
 from streams.audit import schema
+from streams.audit.period import Period, parse_period, parse_time
 from streams.audit.render import NONE_FEDERAL_PRIVATE, NONE_OUTSIDE, TOTAL_LABELS, render
-from streams.audit.report import Accessor, AuditReport, Period, build_report, parse_period, parse_time, run_report
+from streams.audit.report import Accessor, AuditReport, build_report, run_report
 from streams.audit.store import engine_for
 from streams.errors import ConfigurationError
 from streams.policy.agencies import AgencyRegistry

@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.audit.period import parse_period, parse_time
 from streams.audit.render import render
-from streams.audit.report import Accessor, parse_period, parse_time, run_report
+from streams.audit.report import Accessor, run_report
 from tests.harness.audit_rows import empty_store, load, policy_file, simulate
 
 HOUR = 3_600_000

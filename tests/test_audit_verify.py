@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from streams.audit import schema
-from streams.audit.report import parse_period, parse_time
+from streams.audit.period import parse_period, parse_time
 from streams.audit.store import engine_for
 from streams.audit.verify import (
     DENIED,

@@ -52,3 +52,8 @@ def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path, module: str, li
     importer = "streams." + module.removesuffix(".py").replace("/", ".")
     imported = line.split()[1]
     assert f"{importer} -> {imported}" in result.stdout, result.stdout  # broken for this very import
+
+
+def test_no_module_of_the_package_is_over_400_lines() -> None:
+    sizes = {p.relative_to(ROOT): len(p.read_text().splitlines()) for p in (ROOT / "streams").rglob("*.py")}
+    assert sizes and {p: n for p, n in sizes.items() if n > 400} == {}

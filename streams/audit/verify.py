@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Connection, RowMapping, and_, case, func, select
 
 from streams.audit import schema
-from streams.audit.report import Period
+from streams.audit.period import Period
 
 # mismatch kinds, in the order they are checked
 UNKNOWN_ALERT = "unknown_alert"  # no decision for this alert id at all

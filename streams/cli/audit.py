@@ -159,8 +159,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from streams.audit.period import parse_period
     from streams.audit.render import render
-    from streams.audit.report import Accessor, parse_period, run_report
+    from streams.audit.report import Accessor, run_report
     from streams.audit.store import display_url
     from streams.errors import ConfigurationError
     from streams.policy.store import load_policy
@@ -233,7 +234,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Exit 0 when every delivery of the period matches one allow decision (duplicates alone included),
     1 on any mismatch, each listed with its topic/partition/offset, alert id, recipient and why."""
     settings = settings_from(args)
-    from streams.audit.report import parse_period
+    from streams.audit.period import parse_period
     from streams.audit.store import reaching
     from streams.audit.verify import verify
     from streams.errors import EXIT_NO, EXIT_OK
