@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
+from streams.ops.audit_metrics import AuditSinkMetrics
 from streams.ops.metrics import PipelineMetrics
 from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
 from streams.pipeline.topics import TopicNames
@@ -193,6 +196,59 @@ def test_metric_names_are_in_base_units() -> None:
             assert family.name.endswith("_seconds"), family.name
 
 
+# ---- the audit sink's scrape after real batches -------------------------------------------------
+
+
+@cache
+def sink_scrape() -> dict[str, Metric]:
+    """`AuditSinkMetrics` after the sink's own steps on real records: pipeline outputs (and a record that
+    is not what its topic says) parsed, written twice to a migrated SQLite store (the second time all
+    duplicates), a failed store, a failed commit, lag per partition."""
+    from streams.audit.records import rows_of  # noqa: PLC0415 (only these tests need the audit store)
+    from streams.audit.store import AuditStore, migrate  # noqa: PLC0415
+    from tests.harness.audit_records import consumed, pipeline_outputs  # noqa: PLC0415
+
+    outputs = pipeline_outputs(300)
+    records = consumed(outputs.all())
+    records.append(SimulatedRecord(b"not json", None, "share-audit", 0, 10_000, NOW_MS))
+    registry = CollectorRegistry()
+    metrics = AuditSinkMetrics(registry)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AuditStore.open(f"sqlite:///{tmp}/audit.db")
+        try:
+            migrate(store.engine)
+            for _ in range(2):
+                rows = rows_of(records, TopicNames())
+                written = store.write(rows)
+                unreadable = Counter(row["kind"] for row in rows.unreadable)
+                metrics.observe_batch(len(records), written.stored, written.duplicates, unreadable, 0.02, NOW_MS / 1000)
+        finally:
+            store.close()
+    metrics.store_failures.inc()
+    metrics.commit_failures.inc()
+    for partition, lag in enumerate((0, 120, 7)):
+        metrics.lag.labels(f"share-audit/{partition}").set(lag)
+    metrics.ready.set(1)
+    return {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+
+
+def test_the_sink_exports_every_family_with_bounded_labels() -> None:
+    families = sink_scrape()
+    assert all(name.startswith("platewatch_audit_sink_") for name in families), sorted(families)
+    assert not [name for name, f in families.items() if not f.samples]
+    stored = {s.labels["table"]: s.value for s in families["platewatch_audit_sink_rows_stored"].samples}
+    duplicate = {s.labels["table"]: s.value for s in families["platewatch_audit_sink_rows_duplicate"].samples}
+    assert stored.keys() == duplicate.keys() >= {"share_decisions", "alert_deliveries", "batch_counts"}
+    assert stored["share_decisions"] == duplicate["share_decisions"] > 0  # the second write stored nothing
+    unreadable = families["platewatch_audit_sink_records_unreadable"].samples
+    assert [(s.labels["kind"], s.value) for s in unreadable] == [("decision", 2)]
+    plates = {squash(p) for p in scrape().plates}
+    for family in families.values():
+        for sample in family.samples:
+            for name, value in sample.labels.items():
+                assert "plate" not in name.lower() and squash(value) not in plates, (sample.name, name, value)
+
+
 def rule_expressions() -> list[str]:
     doc = yaml.safe_load((RULES / "alerts.yml").read_text())
     return [rule["expr"] for group in doc["groups"] for rule in group["rules"]]
@@ -210,13 +266,17 @@ def used_metric(name: str, families: dict[str, Metric]) -> Metric | None:
 
 
 def test_every_metric_the_rules_use_is_exported() -> None:
-    families = scrape().families
+    """Worker metrics against a worker's scrape (`PipelineMetrics`), the sink's (`platewatch_audit_sink_*`)
+    against the sink's (`AuditSinkMetrics`)."""
+    worker, sink = scrape().families, sink_scrape()
     used: set[str] = set()
     for expr in rule_expressions():
         for name, selector in re.findall(r"\b(platewatch_[a-z_]+)(\{[^}]*\})?", expr):
             used.add(name)
+            exporter, families = ("the audit sink", sink) if name.startswith("platewatch_audit_sink_") else (
+                "the worker", worker)  # fmt: skip
             family = used_metric(name, families)
-            assert family is not None, f"the rules use {name}, which the worker does not export"
+            assert family is not None, f"the rules use {name}, which {exporter} does not export"
             series = [s for s in family.samples if s.name == name]
             assert series, f"{name}: the worker exports {family.name} but no {name} series"
             # label matchers: the label must exist; an exact value must be one the worker produces
@@ -225,3 +285,7 @@ def test_every_metric_the_rules_use_is_exported() -> None:
                 if op == "=":
                     assert value in {s.labels[label] for s in series}, f'{name}{{{label}="{value}"}}: no such series'
     assert len(used) >= 7, used
+    assert {n for n in used if n.startswith("platewatch_audit_sink_")} >= {
+        "platewatch_audit_sink_ready", "platewatch_audit_sink_store_failures_total",
+        "platewatch_audit_sink_consumer_lag_messages", "platewatch_audit_sink_records_unreadable_total",
+    }  # fmt: skip
