@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.postgres import PostgresNotStartedError, fresh_database, started_postgres
 from tests.harness.secure_broker import SecureBroker, spare_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
-PG_SH = ROOT / "deploy" / "postgres" / "pg.sh"
 
 
 @pytest.fixture(scope="session")
@@ -101,36 +99,18 @@ def postgres_url() -> Iterator[str]:
             "and sets it",
             pytrace=False,
         )
-    (port,) = spare_ports(1)
-    base = tempfile.mkdtemp(prefix="platewatch-pg-")  # under /tmp: the postgres user must reach it
-    env = dict(os.environ, PG_PORT=str(port), PLATEWATCH_PG_DIR=base)
-    started = subprocess.run([str(PG_SH), "up"], env=env, capture_output=True, text=True, check=False)
-    if started.returncode != 0:
-        subprocess.run([str(PG_SH), "down"], env=env, capture_output=True, check=False)
-        pytest.fail(f"PostgreSQL did not start:\n{started.stderr}", pytrace=False)
     try:
-        yield started.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(PG_SH), "down"], env=env, capture_output=True, check=False)
-        shutil.rmtree(base, ignore_errors=True)
+        with started_postgres() as url:
+            yield url
+    except PostgresNotStartedError as exc:
+        pytest.fail(f"PostgreSQL did not start:\n{exc}", pytrace=False)
 
 
 @pytest.fixture
 def postgres_db_url(postgres_url: str) -> Iterator[str]:
     """A PostgreSQL database of its own for one test (its superuser's URL), dropped after."""
-    import psycopg  # noqa: PLC0415 (only PostgreSQL tests load it)
-    from sqlalchemy import make_url  # noqa: PLC0415
-
-    server = make_url(postgres_url)
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
