@@ -5,6 +5,7 @@ purpose, and its access record reaches `access_log`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import orjson
 import psycopg
 import pytest
@@ -25,7 +27,8 @@ from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
 from tests.harness.audit_records import LAPD, Outputs, pipeline_outputs, with_duplicates
 from tests.harness.sink_process import SinkProcess
-from tests.harness.worker_process import WorkerProcess, produce
+from tests.harness.worker_process import WorkerProcess, produce, read_topic
+from tests.test_worker_end_to_end import SDPD, read, setup_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,3 +203,56 @@ async def test_tail_alerts_from_the_beginning_needs_who_and_why_and_its_access_i
     finally:
         store.close()
         drop_login(audit_db_url)
+
+
+async def test_a_worker_counts_reads_hits_and_dead_letters_per_agency_and_the_sink_stores_them(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    prefix = f"counts-{unique}."
+    names = await setup_topics(kafka_bootstrap, prefix)
+    worker = WorkerProcess(kafka_bootstrap, prefix, tmp_path / "worker.log").start()
+    try:
+        await worker.wait_ready()
+        await produce(
+            kafka_bootstrap,
+            names.reads_for(LAPD),
+            [(b"cam", read("l-hit", "7SDQ551")), (b"cam", read("l-miss", "1ABC234")), (b"cam", b"{bad")],
+        )
+        await produce(
+            kafka_bootstrap,
+            names.reads_for(SDPD),
+            [(b"cam", read("s-hit", "5GZB821", agency=SDPD)), (b"cam", read("s-miss", "2XYZ987", agency=SDPD))],
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            records = await read_topic(kafka_bootstrap, names.batch_counts, settle=0.3)
+            docs = [orjson.loads(r.value) for r in records]
+            if sum(d["reads"] for d in docs) >= 5 or time.monotonic() > deadline:
+                break
+    finally:
+        assert worker.terminate() == 0
+    count_schema = json.loads((ROOT / "schemas" / "batch-counts.schema.json").read_text())
+    totals: dict[str, list[int]] = {}
+    for record, doc in zip(records, docs, strict=True):
+        jsonschema.validate(doc, count_schema)
+        assert record.key == doc["reading_agency"].encode()
+        total = totals.setdefault(doc["reading_agency"], [0, 0, 0])
+        for i, name in enumerate(("reads", "hits", "dead_letters")):
+            total[i] += doc[name]
+    assert totals == {LAPD: [3, 1, 1], SDPD: [2, 1, 0]}
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    sink = SinkProcess(kafka_bootstrap, prefix, url, tmp_path / "sink.log").start()
+    store = AuditStore.open(url)
+    try:
+        await sink.wait_ready()
+        await until(lambda: store.count(schema.batch_counts) == len(records), 60, "the counts stored", sink)
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(schema.batch_counts)).all()
+        stored = {a: [sum(getattr(r, n) for r in rows if r.reading_agency == a) for n in ("reads", "hits",
+                  "dead_letters")] for a in totals}  # fmt: skip
+        assert stored == totals
+        assert store.count(schema.decisions) > 0  # the hits' decisions came along
+        assert sink.terminate() == 0
+    finally:
+        store.close()

@@ -41,6 +41,7 @@ def test_the_tree_keeps_its_contracts(tmp_path: Path) -> None:
         ("pipeline/batch.py", "import aiokafka"),
         ("policy/store.py", "from streams.sim import demo"),
         ("kafka/replay.py", "from streams.sim import camera_feed"),  # the stream layer never uses the simulator
+        ("audit/store.py", "import streams.kafka.clients"),  # the audit store is plain SQL: no Kafka, CLI, sim
     ],
 )
 def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path, module: str, line: str) -> None:
