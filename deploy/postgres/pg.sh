@@ -55,6 +55,8 @@ up() {
     id postgres >/dev/null 2>&1 || fail "step user: no postgres user (the Debian package postgresql creates it)"
     chown postgres: "$BASE"
     chmod 0700 "$BASE"
+    runuser -u postgres -- test -w "$BASE" \
+      || fail "step folder: the postgres user cannot reach $BASE (a parent folder is closed to it): set PLATEWATCH_PG_DIR"
   fi
   if running; then
     log "already running on 127.0.0.1:$PORT (data $BASE/data)"
