@@ -117,7 +117,18 @@ class AuditSink:
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
         )
         self.waiting_for = f"Kafka at {self.settings.bootstrap_servers} unreachable"
-        self.consumer = await self.clients.start(consumer, wait_s=float("inf"))
+        starting = asyncio.create_task(self.clients.start(consumer, wait_s=float("inf")))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not starting.done():  # SIGTERM while Kafka is away: leave at once
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            return False
+        self.consumer = starting.result()
         self.consumer.subscribe(pattern=self.pattern, listener=_Rebalance(self))
         return not stop.is_set()
 
@@ -231,13 +242,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.sink.metrics.lag.remove(f"{tp.topic}/{tp.partition}")
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Lag counts from the group's committed offsets (a new group: from the start of the topic)."""
         consumer = self.sink.consumer
-        for tp in assigned:
-            if consumer is not None:
-                with contextlib.suppress(Exception):
+        if consumer is not None and assigned:
+            with contextlib.suppress(Exception):
+                beginnings = await consumer.beginning_offsets(list(assigned))
+                for tp in assigned:
                     committed = await consumer.committed(tp)
-                    if committed is not None:
-                        self.sink._committed[tp] = committed
+                    self.sink._committed[tp] = committed if committed is not None else beginnings[tp]
         log.info("assigned %d partitions of the audited topics", len(assigned))
 
 
