@@ -70,6 +70,13 @@ def drop_login(owner_url: str) -> None:
             c.execute(f"DROP ROLE sink_{url.database}")
 
 
+def stop_all(sinks: list[WorkerProcess]) -> None:
+    """Whatever happened, no sink outlives its test."""
+    for sink in sinks:
+        if sink.proc is not None and sink.proc.poll() is None:
+            sink.kill()
+
+
 def stored(store: AuditStore) -> dict[str, int]:
     return {t.name: store.count(t) for t in (schema.decisions, schema.deliveries, schema.batch_counts,
                                              schema.access_log, schema.unreadable_records)}  # fmt: skip
@@ -120,10 +127,12 @@ async def test_a_sink_killed_mid_stream_and_restarted_stores_every_distinct_deci
     url = sink_url(audit_db_url)
     store = AuditStore.open(audit_db_url)  # the test reads as the owner
     small_batches = ("--audit-batch-rows", "150")  # many transactions: the kills land between them
+    sinks: list[WorkerProcess] = []
     try:
         at_kill = []
         for n, share in enumerate((0.2, 0.55)):
             sink = SinkProcess(kafka_bootstrap, prefix, url, tmp_path / f"sink-{n}.log", *small_batches).start()
+            sinks.append(sink)
             await sink.wait_ready()
             await until(lambda share=share: store.count(schema.decisions) >= share * len(distinct), 120,  # type: ignore[misc]
                         f"{share:.0%} of the decisions stored", sink)  # fmt: skip
@@ -132,6 +141,7 @@ async def test_a_sink_killed_mid_stream_and_restarted_stores_every_distinct_deci
         assert any(0 < k < len(distinct) for k in at_kill), f"no kill landed mid-stream: {at_kill}"
 
         sink = SinkProcess(kafka_bootstrap, prefix, url, tmp_path / "sink-final.log").start()
+        sinks.append(sink)
         await sink.wait_ready()
         want = {"share_decisions": len(distinct), "alert_deliveries": len(outputs.alerts),
                 "batch_counts": len(outputs.counts)}  # fmt: skip
@@ -147,6 +157,7 @@ async def test_a_sink_killed_mid_stream_and_restarted_stores_every_distinct_deci
         assert sink.terminate() == 0
         assert "Traceback" not in sink.log()
     finally:
+        stop_all(sinks)
         store.close()
         drop_login(audit_db_url)
 
@@ -201,6 +212,7 @@ async def test_tail_alerts_from_the_beginning_needs_who_and_why_and_its_access_i
         assert all(r.accessed.startswith(f"{names.alerts(LAPD)} from the beginning") for r in rows)
         assert sink.terminate() == 0
     finally:
+        stop_all([sink])
         store.close()
         drop_login(audit_db_url)
 
@@ -255,4 +267,5 @@ async def test_a_worker_counts_reads_hits_and_dead_letters_per_agency_and_the_si
         assert store.count(schema.decisions) > 0  # the hits' decisions came along
         assert sink.terminate() == 0
     finally:
+        stop_all([sink])
         store.close()
