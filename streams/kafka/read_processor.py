@@ -67,6 +67,7 @@ class ReadProcessor:
         self._in_flight: asyncio.Task[None] | None = None
         self._acked: dict[TopicPartition, int] = {}  # acknowledged, not yet committed
         self._committing: asyncio.Task[None] | None = None
+        self._in_commit: dict[TopicPartition, int] = {}  # the offsets of the commit in flight
         self._last_commit = 0.0
         self._last_policy_check = 0.0
         self._positions: dict[TopicPartition, int] = {}
@@ -88,6 +89,9 @@ class ReadProcessor:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             isolation_level="read_uncommitted",
             metadata_max_age_ms=10_000,  # a new agency's input topic is consumed within seconds
+            session_timeout_ms=self.settings.session_timeout_ms,
+            heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+            group_instance_id=self.settings.group_instance_id or None,
         )
 
     async def run(self) -> None:
@@ -122,6 +126,9 @@ class ReadProcessor:
             self.consuming = False
             self._loop_done.set()
 
+    def consumer_assignment(self) -> set[TopicPartition]:
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
+
     async def _maybe_commit(self, force: bool = False) -> None:
         """Commit the acknowledged offsets, at most every `commit_interval_ms` (a commit is a round
         trip to the group coordinator: doing it per batch held up the next fetch)."""
@@ -133,11 +140,16 @@ class ReadProcessor:
                 return
             try:
                 await self._committing
-            except Exception as exc:
-                log.warning("offset commit failed: %s", exc)
+            except Exception as exc:  # counted, and those offsets go out again with the next commit
+                self.metrics.commit_failures.inc()
+                log.warning("offset commit failed (%s); retrying with the next commit", type(exc).__name__)
+                for tp, offset in self._in_commit.items():
+                    if tp in self.consumer_assignment() and offset > self._acked.get(tp, -1):
+                        self._acked[tp] = offset
         assert self.consumer is not None
         offsets, self._acked = self._acked, {}
         self._last_commit = now
+        self._in_commit = offsets
         self._committing = asyncio.create_task(self.consumer.commit(offsets))
         self._positions.update(offsets)
         if force:
