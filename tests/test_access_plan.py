@@ -34,8 +34,8 @@ def test_an_agency_may_read_its_own_alerts_and_nothing_else() -> None:
         ("READ", "TOPIC", "LITERAL", f"alerts.{LAPD}"),
         ("DESCRIBE", "TOPIC", "LITERAL", f"alerts.{LAPD}"),
         ("READ", "GROUP", "PREFIXED", f"{LAPD}."),
-        ("WRITE", "TOPIC", "LITERAL", "access-log"),  # its queries of retained alerts are logged
-        ("DESCRIBE", "TOPIC", "LITERAL", "access-log"),
+        ("WRITE", "TOPIC", "LITERAL", f"access-log.{LAPD}"),  # its own record of access, no one else's
+        ("DESCRIBE", "TOPIC", "LITERAL", f"access-log.{LAPD}"),
     }
     assert grants_of(want, f"User:ingest-{LAPD}") == {
         ("WRITE", "TOPIC", "LITERAL", f"plate-reads.{LAPD}"),

@@ -40,7 +40,7 @@ async def create_audited_topics(bootstrap: str, names: TopicNames, outputs: Outp
     specs = [
         TopicSpec(names.share_audit, 3, {}),
         TopicSpec(names.batch_counts, 3, {}),
-        TopicSpec(names.access_log, 1, {}),
+        TopicSpec(names.access_log_for("CA0194200"), 1, {}),
         *(TopicSpec(t, 1, {}) for t in sorted(recipients | {names.alerts(LAPD)})),
     ]
     await create_topics(KafkaClients(settings), settings, specs)

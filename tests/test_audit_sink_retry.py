@@ -94,7 +94,7 @@ async def test_a_refused_grant_stops_the_sink(tmp_path: Path, monkeypatch: pytes
 def test_the_subscription_is_the_audited_topics_only() -> None:
     names = TopicNames.with_prefix("site.")
     pattern = re.compile(audited_pattern(names))
-    for topic in (names.share_audit, names.batch_counts, names.access_log, names.alerts("CA0194200")):
+    for topic in (names.share_audit, names.batch_counts, names.access_log_for("CA0194200"), names.alerts("CA0194200")):
         assert pattern.match(topic), topic
     for topic in ("share-audit", names.dlq, names.reads_for("CA0194200"), names.hotlist_updates,
                   names.alerts("CA0194200") + "x", "site.alerts.ca0194200"):  # fmt: skip

@@ -158,7 +158,8 @@ def test_an_alert_no_worker_wrote_is_still_a_delivery_and_a_bad_decision_is_kept
         SimulatedRecord(b'{"audit_id": "a/b/c"}', b"k", NAMES.share_audit, 1, 3, 3),  # fields missing
         SimulatedRecord(b"\x00\xff{", None, NAMES.batch_counts, 0, 4, 4),
         SimulatedRecord(orjson.dumps({**access_record(user="u" * 300, organization="o", purpose="p", command="c",
-                                                      accessed="a", records=1)}), None, NAMES.access_log, 0, 0, 5),
+                                                      accessed="a", records=1)}),
+                        None, NAMES.access_log_for(LAPD), 0, 0, 5),
     ]  # fmt: skip
     rows = rows_of(forged, NAMES)
     assert len(rows.deliveries) == 2 and len(rows.unreadable) == 3
@@ -174,7 +175,7 @@ def test_an_alert_no_worker_wrote_is_still_a_delivery_and_a_bad_decision_is_kept
     assert [(u.kind, u.topic) for u in unreadable] == [
         ("decision", NAMES.share_audit),
         ("count", NAMES.batch_counts),
-        ("access", NAMES.access_log),
+        ("access", NAMES.access_log_for(LAPD)),
     ]
     assert "time is missing" in unreadable[0].error and unreadable[0].value == '{"audit_id": "a/b/c"}'
     assert unreadable[1].value.startswith("\\x00\\xff")  # bytes kept, NUL and invalid UTF-8 escaped
@@ -189,7 +190,7 @@ def test_access_records_need_a_user_and_a_purpose_and_are_stored_once(store: Aud
         record_access(conn, user="jdoe", organization=LAPD, purpose="case 26-1234", command="audit report",
                       accessed="2026-12", records=5, access_id=access_id)  # fmt: skip
     doc = access_record(user="ann", organization="", purpose="p", command="c", accessed="a", records=0)
-    rows = rows_of([SimulatedRecord(orjson.dumps(doc), None, NAMES.access_log, 0, 0, 0)] * 2, NAMES)
+    rows = rows_of([SimulatedRecord(orjson.dumps(doc), None, NAMES.access_log_for(LAPD), 0, 0, 0)] * 2, NAMES)
     store.write(rows)
     with store.engine.connect() as conn:
         stored = conn.execute(select(schema.access_log).order_by(schema.access_log.c.user)).all()
@@ -257,3 +258,16 @@ def test_the_sink_role_may_insert_and_select_but_never_update_or_delete(postgres
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {login}")
             conn.execute(f"DROP ROLE {login}")
+
+
+def test_an_access_record_without_an_organization_gets_the_agency_of_its_topic(store: AuditStore) -> None:
+    """Only that agency may write its access-log topic, so a record found there is its own."""
+    docs = [
+        access_record(user="ann", organization="", purpose="p", command="c", accessed="a", records=1),
+        access_record(user="bob", organization="CA-DOJ", purpose="p", command="c", accessed="a", records=1),
+    ]
+    topic = NAMES.access_log_for(LAPD)
+    store.write(rows_of([SimulatedRecord(orjson.dumps(d), None, topic, 0, i, 0) for i, d in enumerate(docs)], NAMES))
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.access_log).order_by(schema.access_log.c.user)).all()
+    assert [(r.user, r.organization) for r in rows] == [("ann", LAPD), ("bob", "CA-DOJ")]

@@ -139,8 +139,9 @@ async def test_an_agency_reads_its_own_alerts_and_nothing_else(site: Site) -> No
     assert await can_read(site, agency, n.alerts(LAPD))
     for forbidden in (n.alerts(SDPD), n.reads_for(LAPD), n.share_audit, n.dlq, n.hotlist_updates):
         assert not await can_read(site, agency, forbidden), forbidden
-    for anywhere in (n.alerts(LAPD), n.reads_for(LAPD), n.share_audit, n.hotlist_updates):
+    for anywhere in (n.alerts(LAPD), n.reads_for(LAPD), n.share_audit, n.hotlist_updates, n.access_log_for(SDPD)):
         assert not await can_write(site, agency, anywhere), anywhere
+    assert await can_write(site, agency, n.access_log_for(LAPD))  # its own record of access only
 
 
 async def test_a_gateway_writes_its_agencys_topic_only_and_a_publisher_hotlists_only(site: Site) -> None:

@@ -111,8 +111,9 @@ def role_bindings(identity: Identity, d: Deployment) -> list[Binding]:
     n, p = d.names, identity.principal
     if identity.role == "agency":  # its own alerts, under its own consumer groups; nothing else
         groups = Binding(p, GROUP, PREFIXED, f"{identity.name}.", READ)
-        # ... and the access log, where `tail-alerts --from-beginning` records each query of retained alerts
-        return [*_topic(p, n.alerts(identity.agency), LITERAL, READ), groups, *_topic(p, n.access_log, LITERAL, WRITE)]
+        # ... and its own access log, where `tail-alerts --from-beginning` records each query of them
+        access = _topic(p, n.access_log_for(identity.agency), LITERAL, WRITE)
+        return [*_topic(p, n.alerts(identity.agency), LITERAL, READ), groups, *access]
     if identity.role == "ingest":  # its agency's cameras' reads, written; nothing read
         return _topic(p, n.reads_for(identity.agency), LITERAL, WRITE)
     if identity.role == "worker":
@@ -139,9 +140,9 @@ def role_bindings(identity: Identity, d: Deployment) -> list[Binding]:
             *_topic(p, n.batch_counts, LITERAL, READ),
             Binding(p, GROUP, PREFIXED, d.audit_group, READ),
         ]
-        if identity.role == "auditor":  # queries retained data (audit report, tail-alerts): they are logged
-            return [*common, *_topic(p, n.access_log, LITERAL, WRITE)]
-        return [*common, *_topic(p, n.access_log, LITERAL, READ)]  # the sink stores the access log
+        if identity.role == "auditor":  # its queries go through the audit store, which logs them itself
+            return common
+        return [*common, *_topic(p, n.access_log_prefix, PREFIXED, READ)]  # the sink stores the access logs
     raise ValueError(f"no grants for role {identity.role!r}")
 
 
@@ -184,7 +185,7 @@ def _on_platewatch_resource(b: Binding, d: Deployment) -> bool:
     mine: tuple[str, ...]
     if b.resource_type == TOPIC:
         mine = (n.plate_reads, n.reads_prefix, n.alerts_prefix, n.hotlist_updates, n.share_audit, n.dlq,
-                n.batch_counts, n.access_log)  # fmt: skip
+                n.batch_counts, n.access_log_prefix)  # fmt: skip
     elif b.resource_type == GROUP:
         mine = (d.worker_group, d.audit_group)
     else:

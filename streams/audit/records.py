@@ -265,9 +265,12 @@ def rows_of(records: Iterable[AuditedRecord], names: TopicNames) -> Rows:
             elif topic == names.batch_counts:
                 kind = "count"
                 rows.batch_counts.append(count_row(record))
-            elif topic == names.access_log:
+            elif (agency := names.access_log_agency(topic)) is not None:
                 kind = "access"
-                rows.access_log.append(access_row(record.value))
+                row = access_row(record.value)
+                # only that agency may write this topic: a record can only ever land in its own log
+                row["organization"] = row["organization"] or agency
+                rows.access_log.append(row)
             elif (recipient := names.recipient_of(topic)) is not None:
                 rows.deliveries.append(delivery_row(record, recipient))
             else:

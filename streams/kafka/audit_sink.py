@@ -53,8 +53,9 @@ MAX_BACKOFF_S = 5.0
 
 def audited_pattern(names: TopicNames) -> str:
     """One regular expression for every topic the sink stores."""
-    exact = "|".join(re.escape(t) for t in (names.share_audit, names.batch_counts, names.access_log))
-    return f"^(?:{exact}|{re.escape(names.alerts_prefix)}[A-Z0-9]{{9}})$"
+    exact = "|".join(re.escape(t) for t in (names.share_audit, names.batch_counts))
+    agencies = "|".join(re.escape(t) for t in (names.alerts_prefix, names.access_log_prefix))
+    return f"^(?:{exact}|(?:{agencies})[A-Z0-9]{{9}})$"
 
 
 class AuditSink:

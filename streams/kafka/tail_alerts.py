@@ -57,9 +57,10 @@ async def tail_alerts(
     clients = KafkaClients(settings)
     if not await clients.topic_partitions(topic):
         raise InputRefusedError(f"no alert topic {topic}", hint="check --recipient (an ORI in the agency registry)")
-    if from_beginning and not await clients.topic_partitions(names.access_log):
+    access_log = names.access_log_for(recipient)
+    if from_beginning and not await clients.topic_partitions(access_log):
         raise InputRefusedError(
-            f"no access-log topic {names.access_log}: the access cannot be recorded",
+            f"no access-log topic {access_log}: the access cannot be recorded",
             hint="run `platewatch topics create` (as the admin)",
         )
     seen: set[str] = set()  # alert ids shown
@@ -67,7 +68,7 @@ async def tail_alerts(
         await _tail(clients, topic, from_beginning, limit, seconds, as_json, out, seen)
     finally:
         if from_beginning:  # Ctrl-C and errors included: what was shown is recorded
-            await record_access(clients, names.access_log, settings, recipient, topic, len(seen), limit, seconds)
+            await record_access(clients, access_log, settings, recipient, topic, len(seen), limit, seconds)
     return 0
 
 

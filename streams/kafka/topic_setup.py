@@ -64,7 +64,6 @@ def topic_specs(
         TopicSpec(names.share_audit, 3, {"retention.ms": "-1"}),
         # what the audit report counts beside the decisions, and who queried retained data: kept as long
         TopicSpec(names.batch_counts, 3, {"retention.ms": "-1"}),
-        TopicSpec(names.access_log, 1, {"retention.ms": "-1"}),
     ]
     specs.extend(agency_topic_specs(settings, names, policy, plan))
     return specs
@@ -82,8 +81,10 @@ def agency_topic_specs(
     else:
         reads = [names.reads_for(a.ori) for a in policy.registry]
     specs = [TopicSpec(t, settings.read_partitions, read_topic_config(retention[t])) for t in reads]
-    # one alert topic per registered agency, so broker ACLs can confine each to its own alerts
-    return specs + [TopicSpec(names.alerts(a.ori), 1, retention[names.alerts(a.ori)]) for a in policy.registry]
+    # one alert topic per registered agency, so broker ACLs can confine each to its own alerts ...
+    specs += [TopicSpec(names.alerts(a.ori), 1, retention[names.alerts(a.ori)]) for a in policy.registry]
+    # ... and one record of the accesses to its retained alerts, kept until archived like share-audit
+    return specs + [TopicSpec(names.access_log_for(a.ori), 1, {"retention.ms": "-1"}) for a in policy.registry]
 
 
 async def create_topics(

@@ -30,7 +30,7 @@ class TopicNames:
     hotlist_updates: str = HOTLIST_UPDATES
     share_audit: str = SHARE_AUDIT
     batch_counts: str = BATCH_COUNTS
-    access_log: str = ACCESS_LOG
+    access_log_prefix: str = ACCESS_LOG + "."  # access-log.<ORI>: only that agency may write it
     alerts_prefix: str = ALERTS_PREFIX
     reads_prefix: str = READS_PREFIX
 
@@ -44,13 +44,24 @@ class TopicNames:
             hotlist_updates=f"{prefix}{HOTLIST_UPDATES}",
             share_audit=f"{prefix}{SHARE_AUDIT}",
             batch_counts=f"{prefix}{BATCH_COUNTS}",
-            access_log=f"{prefix}{ACCESS_LOG}",
+            access_log_prefix=f"{prefix}{ACCESS_LOG}.",
             alerts_prefix=f"{prefix}{ALERTS_PREFIX}",
             reads_prefix=f"{prefix}{READS_PREFIX}",
         )
 
     def alerts(self, recipient_ori: str) -> str:
         return alert_topic(recipient_ori, self.alerts_prefix)
+
+    def access_log_for(self, ori: str) -> str:
+        """Where accesses to agency `ori`'s retained alerts are recorded: only that agency (and the admin)
+        may write it, so an access record's agency is proven by its topic, like a read's."""
+        return f"{self.access_log_prefix}{ori}"
+
+    def access_log_agency(self, topic: str) -> str | None:
+        """The agency of an access-log topic, or None."""
+        if topic.startswith(self.access_log_prefix) and _ORI.fullmatch(ori := topic[len(self.access_log_prefix) :]):
+            return ori
+        return None
 
     def reads_for(self, reading_ori: str) -> str:
         """The input topic of one agency's cameras: only its ingest gateway may write it."""
