@@ -113,9 +113,12 @@ async def drain(worker: WorkerProcess, expect: int, timeline: list[dict[str, flo
         last_count = count
         await asyncio.sleep(0.1)
     assert first_t is not None
-    seconds = time.monotonic() - first_t
-    done = worker.metric("platewatch_reads_consumed_total") - first_count
-    return {"reads": done, "seconds": seconds, "reads_per_s": done / seconds}
+    done = worker.metric("platewatch_reads_consumed_total")
+    if done > first_count:
+        seconds, done = time.monotonic() - first_t, done - first_count
+    else:  # everything was consumed before the first look (small runs): the whole window counts
+        seconds = first_t - start
+    return {"reads": done, "seconds": seconds, "reads_per_s": done / max(seconds, 1e-9)}
 
 
 async def fixed_rate(

@@ -281,3 +281,20 @@ def test_the_benchmarks_run_over_sasl_ssl(site: Site, tmp_path: Path) -> None:
     assert load["hotlist"]["replica_entries"] >= 20_000 and load["fixed_rate"]["alerts_received"] > 0
     assert load["baseline_raw_consume"]["reads_per_s"] > 0
     assert load["baseline_naive_faust"]["reads_per_s"] > 0
+
+
+def test_a_rotated_password_replaces_the_old_one(site: Site, tmp_path: Path) -> None:
+    user = f"sec.{SDPD}"
+    old = tmp_path / "old.password"
+    old.write_text((site.credentials / f"{user}.password").read_text())
+    rotated = site.platewatch("identities", "rotate", user)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "new password stored" in rotated.stdout
+    new_password = (site.credentials / f"{user}.password").read_text().strip()
+    assert new_password != old.read_text().strip() and new_password not in rotated.stdout + rotated.stderr
+    assert asyncio.run(can_read(site, user, site.names.alerts(SDPD)))  # the new password works
+    stale = site.settings(user).model_copy(update={"sasl_password_file": old, "broker_wait_seconds": 2})
+    with pytest.raises(BrokerUnavailableError, match="refused the credentials"):
+        asyncio.run(KafkaClients(stale).topic_partitions(site.names.alerts(SDPD)))
+    unknown = site.platewatch("identities", "rotate", "sec.nobody")
+    assert unknown.returncode == 5 and "no SCRAM user" in unknown.stderr
