@@ -25,10 +25,12 @@ help:
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
-	touch $(STAMP)
+	@t=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV) && \
+	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install --quiet -e '.[test,bench]' && \
+	touch $(STAMP) && \
+	echo "make: installing the Python packages took $$(( $$(date +%s) - t )) s"
 
 venv: $(STAMP)
 
@@ -48,7 +50,7 @@ typecheck: $(STAMP)
 # package postgresql) is the audit store's production database, started by deploy/postgres/pg.sh for the tests;
 # chromium and chromium-driver open the HTML audit report in a headless browser (tests/test_audit_report_browser.py)
 tools:
-	@missing=""; \
+	@t=$$(date +%s); missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	{ command -v chromium && command -v chromedriver; } >/dev/null || missing="$$missing chromium chromium-driver"; \
@@ -56,7 +58,8 @@ tools:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	fi; \
+	echo "make: the Debian tools (promtool, PostgreSQL, Chromium) took $$(( $$(date +%s) - t )) s$${missing:+ (installed$$missing)}"
 	@promtool --version | head -1
 	@"$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version
 	@chromedriver --version | cut -d' ' -f1-2
@@ -75,8 +78,10 @@ test: $(STAMP) tools
 	$(MAKE) --no-print-directory lint || rc=$$?; \
 	took "lint"; \
 	if [ $$rc = 0 ]; then \
-	  PLATEWATCH_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
-	  took "pytest"; \
+	  PLATEWATCH_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest -m "not kafka" $(PYTEST_ARGS) || rc=$$?; \
+	  took "the tests without a broker (unit, property, database, browser)"; \
+	  PLATEWATCH_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest -m kafka $(PYTEST_ARGS) || rc=$$?; \
+	  took "the tests on the broker (plain and secured)"; \
 	fi; \
 	trap - INT TERM; stop; \
 	exit $$rc

@@ -21,12 +21,13 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import String, Table
 
 from streams.audit import schema
+from streams.pipeline.batch import ConsumedRecord
 from streams.pipeline.topics import TopicNames
 
 # the share-audit fields stored as text, beside audit_id and time (schemas/share-audit.schema.json)
@@ -37,23 +38,6 @@ DECISION_TEXT = (
 COUNT_FIELDS = ("reads", "hits", "dead_letters")
 ACCESS_TEXT = ("user", "organization", "purpose", "command", "accessed")
 MAX_VALUE_CHARS = 1_100_000  # a Kafka record is at most ~1 MB: kept whole
-
-
-class AuditedRecord(Protocol):
-    """What the sink reads of a consumed record (aiokafka's ConsumerRecord has all of it)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class UnreadableError(Exception):
@@ -174,7 +158,7 @@ def decision_row(value: bytes | None) -> dict[str, Any]:
     return row
 
 
-def delivery_row(record: AuditedRecord, recipient: str) -> dict[str, Any]:
+def delivery_row(record: ConsumedRecord, recipient: str) -> dict[str, Any]:
     """An alert record as an `alert_deliveries` row, whatever it holds (see the module's docstring)."""
     try:
         doc = orjson.loads(record.value) if record.value is not None else None
@@ -200,11 +184,11 @@ def delivery_row(record: AuditedRecord, recipient: str) -> dict[str, Any]:
     }
 
 
-def source_of(record: AuditedRecord) -> str:
+def source_of(record: ConsumedRecord) -> str:
     return f"{record.topic}/{record.partition}/{record.offset}"
 
 
-def count_row(record: AuditedRecord) -> dict[str, Any]:
+def count_row(record: ConsumedRecord) -> dict[str, Any]:
     """A batch-counts record (streams/pipeline/counts.py) as a `batch_counts` row."""
     doc = _document(record.value)
     source = source_of(record)
@@ -235,7 +219,7 @@ def access_row(value: bytes | None) -> dict[str, Any]:
     return row
 
 
-def unreadable_row(record: AuditedRecord, kind: str, error: str) -> dict[str, Any]:
+def unreadable_row(record: ConsumedRecord, kind: str, error: str) -> dict[str, Any]:
     value = record.value or b""
     return {
         "topic": record.topic,
@@ -249,7 +233,7 @@ def unreadable_row(record: AuditedRecord, kind: str, error: str) -> dict[str, An
     }
 
 
-def rows_of(records: Iterable[AuditedRecord], names: TopicNames) -> Rows:
+def rows_of(records: Iterable[ConsumedRecord], names: TopicNames) -> Rows:
     """The rows of a batch of consumed records, by table (the sink stores them in one transaction)."""
     rows = Rows()
     for record in records:

@@ -1,5 +1,5 @@
-"""`/metrics`, `/healthz` and `/readyz` for a long-running Platewatch process (the audit sink; the same
-endpoints as the worker's): a Prometheus registry and a readiness callback in, an aiohttp server out."""
+"""`/metrics`, `/healthz` and `/readyz` for a long-running Platewatch process (the worker, the audit
+sink): a Prometheus registry and a readiness callback in, an aiohttp server out."""
 
 from __future__ import annotations
 

@@ -25,13 +25,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from streams.errors import EXIT_NO, EXIT_OK, ConfigurationError, PlatewatchError
 from streams.hotlists.index import HotlistIndex
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
+from streams.kafka.http_endpoints import start_endpoints
 from streams.kafka.read_processor import ReadProcessor
 from streams.kafka.retention import reconcile_retention
 from streams.kafka.topic_setup import agency_topic_specs, create_topics
@@ -196,40 +196,22 @@ async def _until_done(
     return False
 
 
-def web_app(worker: PlatewatchWorker) -> web.Application:
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        reason = worker.not_ready_because
-        body: dict[str, Any] = {
-            "ready": reason is None,
-            "reason": reason or "",
-            "hotlist_replica_caught_up": worker.replica.caught_up.is_set(),
-            "hotlist_entries": len(worker.index),
-            "hotlist_catch_up_seconds": worker.replica.catch_up_seconds,
-            "hotlist_records_replayed": worker.replica.records_replayed,
-            "policy_version": worker.store.current.version,
-        }
-        return web.json_response(body, status=200 if reason is None else 503)
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app
+def readiness(worker: PlatewatchWorker) -> tuple[str | None, dict[str, Any]]:
+    """Why the worker is not ready (None when it is), and what /readyz reports beside it."""
+    return worker.not_ready_because, {
+        "hotlist_replica_caught_up": worker.replica.caught_up.is_set(),
+        "hotlist_entries": len(worker.index),
+        "hotlist_catch_up_seconds": worker.replica.catch_up_seconds,
+        "hotlist_records_replayed": worker.replica.records_replayed,
+        "hotlist_uncommitted_records": worker.replica.uncommitted_records,
+        "policy_version": worker.store.current.version,
+    }
 
 
 async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
     """Run the worker until `stop` is set or a task fails; returns the exit status."""
-    runner = web.AppRunner(web_app(worker), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, worker.settings.web_host, worker.settings.web_port)
-    await site.start()
-    log.info("serving /metrics, /healthz, /readyz on %s:%d", worker.settings.web_host, worker.settings.web_port)
+    s = worker.settings
+    runner = await start_endpoints(worker.registry, lambda: readiness(worker), s.web_host, s.web_port, "worker")
     status = EXIT_OK
     tasks: list[asyncio.Task[None]] = []
     try:
