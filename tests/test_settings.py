@@ -108,3 +108,8 @@ def test_a_child_process_gets_the_same_settings_through_its_environment(monkeypa
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert build_settings() == s
+
+
+def test_a_database_url_with_a_password_stays_out_of_the_repr() -> None:
+    s = build_settings({"audit_db_url": f"postgresql+psycopg://sink:{SECRET}@db:5432/audit"})
+    assert SECRET not in repr(s) and SECRET not in str(s)

@@ -105,6 +105,7 @@ class Settings(BaseSettings):
         "sqlite:///platewatch-audit.db",
         description="audit store: sqlite:///FILE, or postgresql+psycopg://USER@HOST:PORT/DB (give the password "
         "by ~/.pgpass or PGPASSWORD, never in the URL)",
+        repr=False,  # a URL given with a password anyway stays out of reprs and logs
     )
     audit_retention_days: int = Field(
         2555, ge=365, description="days of audit records `audit prune` keeps (at least 365: FBI CJIS, NCIC data)"
