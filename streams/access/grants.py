@@ -14,6 +14,8 @@ Plain code: no Kafka, no I/O. Deviations from the issue's starting point, with r
 - The worker may DESCRIBE_CONFIGS and ALTER_CONFIGS the topics that hold reads or alerts: it brings
   their retention to the policy's at start and after each reload (streams/kafka/retention.py).
 - Agencies read their alerts under consumer groups named `<ORI>.…` (PREFIXED), never anyone else's.
+- An agency writes its own access log, `access-log.<ORI>` (`tail-alerts --from-beginning` records each
+  query of its retained alerts there, as 1798.90.52 asks); it cannot write anyone else's.
 """
 
 from __future__ import annotations
