@@ -62,6 +62,29 @@ async def test_a_worker_started_before_the_broker_waits_then_processes(tmp_path:
         assert log.count(f"WARNING streams.kafka.worker: Kafka at {bootstrap} unreachable") == 1, log
         assert f"Kafka at {bootstrap} unreachable for" in log and "now resolved" in log
 
+        # Kafka goes away while the worker runs: it stays up, says so, and carries on when Kafka is back
+        keep = dict(env, KAFKA_KEEP_DATA="1")
+        await asyncio.to_thread(subprocess.run, [str(KAFKA_SH), "down"], env=keep, capture_output=True, check=True)
+        for _ in range(60):
+            status, body = worker.get("/readyz")
+            if status == 503:
+                break
+            await asyncio.sleep(0.25)
+        assert status == 503 and "unreachable" in orjson.loads(body)["reason"], body
+        assert worker.get("/healthz")[0] == 200 and worker.proc is not None and worker.proc.poll() is None
+        back = await asyncio.to_thread(
+            subprocess.run, [str(KAFKA_SH), "up"], env=keep, capture_output=True, text=True, check=False
+        )
+        assert back.returncode == 0, back.stderr
+        await worker.wait_ready(timeout=30)
+        await produce(bootstrap, names.reads_for(LAPD), [(b"cam", read("late-2", "7SDQ551"))])
+        for _ in range(120):
+            alerts = await read_topic(bootstrap, names.alerts(LAPD), settle=0.3)
+            if len(alerts) == 2:
+                break
+            await asyncio.sleep(0.25)
+        assert sorted(orjson.loads(r.value)["read"]["read_id"] for r in alerts) == ["late-1", "late-2"]
+
         stop_started = time.monotonic()
         assert worker.terminate(timeout=10) == 0
         assert time.monotonic() - stop_started < 5, "an idle worker must stop within 5 s of SIGTERM"

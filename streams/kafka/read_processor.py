@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from streams.kafka.batch_send import OutRecord, enqueue_all
@@ -34,6 +35,8 @@ from streams.pipeline.topics import TopicNames
 from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
+
+BROKER_PROBE_S = 3.0  # how often a consuming worker checks that Kafka still answers
 
 
 class ReadProcessor:
@@ -59,6 +62,7 @@ class ReadProcessor:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.consuming = False
+        self.broker_lost: str | None = None  # why Kafka is not answering, once consuming had begun
         self.breaker = CircuitBreaker(
             BreakerSettings(max_errors=settings.breaker_max_errors, max_error_ratio=settings.breaker_max_error_ratio)
         )
@@ -108,6 +112,7 @@ class ReadProcessor:
         else:
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         self.consuming = True
+        watchdog = asyncio.create_task(self._watch_broker())
         log.info("consuming %s as group %s", self.topic, self.settings.group_id)
         try:
             while not self._stopping:
@@ -123,8 +128,30 @@ class ReadProcessor:
                     self._report_lag()
                 await self._maybe_commit()
         finally:
+            watchdog.cancel()
             self.consuming = False
             self._loop_done.set()
+
+    async def _watch_broker(self) -> None:
+        """Ask the cluster for metadata every few seconds while consuming. An empty fetch looks the same
+        whether the topics are quiet or Kafka is gone; this tells them apart for /readyz (the consumer
+        and producer reconnect by themselves when it comes back)."""
+        while True:
+            await asyncio.sleep(BROKER_PROBE_S)
+            consumer = self.consumer
+            if consumer is None:
+                continue
+            try:
+                await asyncio.wait_for(consumer.topics(), BROKER_PROBE_S)
+            except (KafkaError, TimeoutError, OSError) as exc:
+                if self.broker_lost is None:
+                    log.warning("Kafka at %s stopped answering (%s)", self.settings.bootstrap_servers,
+                                type(exc).__name__)  # fmt: skip
+                self.broker_lost = f"Kafka at {self.settings.bootstrap_servers} unreachable ({type(exc).__name__})"
+                continue
+            if self.broker_lost is not None:
+                log.info("Kafka at %s answers again", self.settings.bootstrap_servers)
+            self.broker_lost = None
 
     def consumer_assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()

@@ -137,6 +137,8 @@ class PlatewatchWorker:
             return "no valid sharing policy loaded"
         if not self.processor.consuming:
             return self.waiting_for
+        if self.processor.broker_lost is not None:
+            return self.processor.broker_lost
         if self.processor.breaker.tripped:
             return f"circuit breaker open, consumption paused: {self.processor.breaker.reason}"
         return None
