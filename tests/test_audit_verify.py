@@ -32,6 +32,10 @@ from streams.audit.verify import (
     verify,
 )
 from streams.cli.main import main
+from streams.kafka.topic_setup import topic_specs
+from streams.ops.settings import Settings
+from streams.pipeline.topics import TopicNames
+from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, load_policy
 from tests.harness.audit_rows import AuditRows, empty_store, load, policy_file, simulate
 
 HOUR = 3_600_000
@@ -222,3 +226,11 @@ def test_verify_command_exits_1_and_names_a_forged_and_a_denied_delivery(
     assert f"MISMATCH alerts.{ICE}/0/{to_ice['offset']} alert {denied['alert_id']} recipient {ICE}: {DENIED}" in out
     assert "mismatches: 2" in out and f"  {UNKNOWN_ALERT}: 1" in out and f"  {DENIED}: 1" in out
     assert out.rstrip().endswith("FAILED: see the mismatches above")
+
+
+def test_alert_topics_are_stamped_by_the_broker() -> None:
+    """verify selects deliveries by the alert record's time: the broker must set it, not the producer."""
+    names = TopicNames()
+    specs = topic_specs(Settings(), names, load_policy(DEFAULT_POLICY, DEFAULT_REGISTRY))
+    alerts = [s for s in specs if s.name.startswith(names.alerts_prefix)]
+    assert alerts and all(s.config["message.timestamp.type"] == "LogAppendTime" for s in alerts)

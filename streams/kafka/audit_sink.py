@@ -41,6 +41,7 @@ from streams.audit.store import AuditStore, Written, display_url, ensure_current
 from streams.errors import EXIT_OK, AccessDeniedError, StoreUnavailableError
 from streams.kafka.clients import KafkaClients
 from streams.kafka.http_endpoints import start_endpoints
+from streams.kafka.lag import report_lag
 from streams.ops.audit_metrics import AuditSinkMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
@@ -209,14 +210,7 @@ class AuditSink:
             return written
 
     def _report_lag(self) -> None:
-        consumer = self.consumer
-        if consumer is None:
-            return
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            position = self._committed.get(tp)
-            if high is not None and position is not None:
-                self.metrics.lag.labels(f"{tp.topic}/{tp.partition}").set(max(0, high - position))
+        report_lag(self.consumer, self._committed, self.metrics.lag)
 
     async def close(self) -> None:
         if self._in_hand is not None:  # SIGTERM mid-batch: store and commit it first

@@ -26,6 +26,7 @@ from aiokafka.structs import ConsumerRecord
 from streams.kafka.batch_send import OutRecord, enqueue_all
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
+from streams.kafka.lag import report_lag
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import BatchResult, Pipeline
@@ -260,14 +261,7 @@ class ReadProcessor:
         self._report_lag()
 
     def _report_lag(self) -> None:
-        consumer = self.consumer
-        if consumer is None:
-            return
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            position = self._positions.get(tp)
-            if high is not None and position is not None:
-                self.metrics.lag.labels(f"{tp.topic}/{tp.partition}").set(max(0, high - position))
+        report_lag(self.consumer, self._positions, self.metrics.lag)
 
     async def stop(self) -> None:
         """Let the batch in hand finish and commit, then close the clients."""

@@ -82,7 +82,12 @@ def agency_topic_specs(
         reads = [names.reads_for(a.ori) for a in policy.registry]
     specs = [TopicSpec(t, settings.read_partitions, read_topic_config(retention[t])) for t in reads]
     # one alert topic per registered agency, so broker ACLs can confine each to its own alerts ...
-    specs += [TopicSpec(names.alerts(a.ori), 1, retention[names.alerts(a.ori)]) for a in policy.registry]
+    # ... stamped by the broker, not the producer: `audit verify` selects deliveries by that time, so an
+    # alert written straight to the topic cannot hide from an audited period with a made-up timestamp
+    specs += [
+        TopicSpec(names.alerts(a.ori), 1, {**retention[names.alerts(a.ori)], "message.timestamp.type": "LogAppendTime"})
+        for a in policy.registry
+    ]
     # ... and one record of the accesses to its retained alerts, kept until archived like share-audit
     return specs + [TopicSpec(names.access_log_for(a.ori), 1, {"retention.ms": "-1"}) for a in policy.registry]
 
