@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from streams.errors import PlatewatchError
 from streams.kafka.batch_send import OutRecord, enqueue_all
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
@@ -130,29 +131,38 @@ class ReadProcessor:
                 await self._maybe_commit()
         finally:
             watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog  # its admin connection closed
             self.consuming = False
             self._loop_done.set()
 
     async def _watch_broker(self) -> None:
-        """Ask the cluster for metadata every few seconds while consuming. An empty fetch looks the same
-        whether the topics are quiet or Kafka is gone; this tells them apart for /readyz (the consumer
-        and producer reconnect by themselves when it comes back)."""
-        while True:
-            await asyncio.sleep(BROKER_PROBE_S)
-            consumer = self.consumer
-            if consumer is None:
-                continue
-            try:
-                await asyncio.wait_for(consumer.topics(), BROKER_PROBE_S)
-            except (KafkaError, TimeoutError, OSError) as exc:
-                if self.broker_lost is None:
-                    log.warning("Kafka at %s stopped answering (%s)", self.settings.bootstrap_servers,
-                                type(exc).__name__)  # fmt: skip
-                self.broker_lost = f"Kafka at {self.settings.bootstrap_servers} unreachable ({type(exc).__name__})"
-                continue
-            if self.broker_lost is not None:
-                log.info("Kafka at %s answers again", self.settings.bootstrap_servers)
-            self.broker_lost = None
+        """Ask the cluster to describe itself every few seconds while consuming. An empty fetch looks the
+        same whether the topics are quiet or Kafka is gone; this tells them apart for /readyz (the
+        consumer and producer reconnect by themselves when it comes back). The probe has its own admin
+        connection and asks for no topic metadata: probing through the consumer's own client (a full
+        metadata request) held its fetches back for tens of seconds."""
+        admin = None
+        try:
+            while True:
+                await asyncio.sleep(BROKER_PROBE_S)
+                try:
+                    if admin is None:
+                        admin = await self.clients.start(self.clients.admin(), wait_s=0)
+                    await asyncio.wait_for(admin.describe_cluster(), BROKER_PROBE_S)
+                except (KafkaError, PlatewatchError, TimeoutError, OSError) as exc:
+                    if self.broker_lost is None:
+                        log.warning("Kafka at %s stopped answering (%s)", self.settings.bootstrap_servers,
+                                    type(exc).__name__)  # fmt: skip
+                    self.broker_lost = f"Kafka at {self.settings.bootstrap_servers} unreachable ({type(exc).__name__})"
+                    continue
+                if self.broker_lost is not None:
+                    log.info("Kafka at %s answers again", self.settings.bootstrap_servers)
+                self.broker_lost = None
+        finally:
+            if admin is not None:
+                with contextlib.suppress(Exception):
+                    await admin.close()
 
     def consumer_assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
