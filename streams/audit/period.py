@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from streams.errors import ConfigurationError
+from streams.pipeline.alert_builder import iso_ms
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,6 @@ class Period:
     @property
     def end(self) -> str:
         return iso_ms(self.end_ms)
-
-
-def iso_ms(ms: int) -> str:
-    """Epoch milliseconds as ISO 8601 UTC with milliseconds and a Z."""
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str, *, end: bool = False) -> int:

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import String, Table
 
 from streams.audit import schema
+from streams.pipeline.alert_builder import iso_ms
 from streams.pipeline.batch import ConsumedRecord
 from streams.pipeline.topics import TopicNames
 
@@ -262,10 +263,6 @@ def rows_of(records: Iterable[ConsumedRecord], names: TopicNames) -> Rows:
         except UnreadableError as exc:
             rows.unreadable.append(unreadable_row(record, kind, str(exc)))
     return rows
-
-
-def iso_ms(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- the access log's record --------------------------------------------------------------------------

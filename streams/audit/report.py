@@ -36,9 +36,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, select, tuple_
 
 from streams.audit import schema
-from streams.audit.period import Period, iso_ms
+from streams.audit.period import Period
 from streams.audit.store import reaching, record_access
 from streams.errors import ConfigurationError
+from streams.pipeline.alert_builder import iso_ms
 from streams.policy.agencies import Agency, AgencyRegistry, Kind, Level
 
 HOUR_MS = 3_600_000
