@@ -11,13 +11,14 @@ export KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools demo test test-only lint typecheck bench kafka-up kafka-down \
+.PHONY: help venv tools demo test test-only lint typecheck bench chaos kafka-up kafka-down \
         kafka-status kafka-log cluster-up cluster-down clean
 
 help:
 	@echo "make demo        run Platewatch on its embedded default (no services to install)"
 	@echo "make test        install, start Kafka, lint, type-check, run every test, stop Kafka"
 	@echo "make bench       run the benchmarks and compare with the committed baseline"
+	@echo "make chaos       inject faults into two workers on a 3-broker cluster; check every alert (~15 min)"
 	@echo "make kafka-up    start the local Apache Kafka broker (127.0.0.1:$(KAFKA_PORT))"
 	@echo "make kafka-down  stop it and remove its data"
 	@echo "make cluster-up  start a 3-node KRaft cluster on 127.0.0.1:29092-29094"
@@ -38,8 +39,8 @@ demo: $(STAMP)
 	$(VENV)/bin/platewatch demo $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check streams tests benchmarks
-	$(VENV)/bin/ruff format --check streams tests benchmarks
+	$(VENV)/bin/ruff check streams tests benchmarks chaos
+	$(VENV)/bin/ruff format --check streams tests benchmarks chaos
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -95,6 +96,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run $(BENCH_ARGS) || rc=$$?; \
 	$(KAFKA) down; \
 	exit $$rc
+
+# the chaos suite starts and stops its own three-node cluster (chaos/run.py); CHAOS_ARGS=--short is CI's
+chaos: $(STAMP)
+	$(PY) -m chaos.run $(CHAOS_ARGS)
 
 kafka-up:
 	$(KAFKA) up

@@ -46,6 +46,7 @@ import orjson
 from streams.kafka.batch_send import OutRecord, enqueue_all
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_records
+from streams.kafka.rd_records import RdRecord
 from streams.kafka.topic_setup import create_topics, topic_specs
 from streams.ops.settings import Settings, build_settings
 from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
@@ -106,46 +107,6 @@ def _progress(text: str) -> None:
 
 
 # ---- confluent-kafka: what the pipeline reads of a Message, and acknowledgements ---------------------
-
-
-class RdRecord:
-    """A confluent-kafka Message as the pipeline's ConsumedRecord: attributes read on demand (the
-    pipeline reads `value` of every read, the rest only of hits and dead letters)."""
-
-    __slots__ = ("_m",)
-
-    def __init__(self, message: Any) -> None:
-        self._m = message
-
-    @property
-    def value(self) -> bytes | None:
-        value: bytes | None = self._m.value()
-        return value
-
-    @property
-    def key(self) -> bytes | None:
-        key: bytes | None = self._m.key()
-        return key
-
-    @property
-    def topic(self) -> str:
-        topic: str = self._m.topic()
-        return topic
-
-    @property
-    def partition(self) -> int:
-        partition: int = self._m.partition()
-        return partition
-
-    @property
-    def offset(self) -> int:
-        offset: int = self._m.offset()
-        return offset
-
-    @property
-    def timestamp(self) -> int:
-        timestamp: int = self._m.timestamp()[1]
-        return timestamp
 
 
 def adapt(messages: Sequence[Any]) -> list[RdRecord]:

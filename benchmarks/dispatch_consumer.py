@@ -27,7 +27,9 @@ async def run(bootstrap: str, alerts_prefix: str, seconds: float) -> dict[str, A
     hist = HdrHistogram(1, 120_000_000, 3)  # microseconds
     clients = clients_for(bootstrap)
     consumer = await clients.start(
-        clients.consumer(group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000)
+        clients.consumer(
+            group_id=None, auto_offset_reset="latest", metadata_max_age_ms=1000, isolation_level="read_committed"
+        )
     )
     consumer.subscribe(pattern=f"^{re.escape(alerts_prefix)}.*")
     await asyncio.sleep(3)  # let the pattern subscription find every alert topic

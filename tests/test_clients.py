@@ -125,3 +125,15 @@ def test_a_missing_ca_file_is_a_configuration_error_without_the_password(tmp_pat
     with pytest.raises(ConfigurationError) as caught:
         secured(ssl_cafile=tmp_path / "missing-ca.pem").aiokafka_options()
     assert SECRET not in str(caught.value)
+
+
+async def test_consumers_read_committed_records_unless_told_otherwise() -> None:
+    """The worker's outputs are transactional: a reader of them must not see an aborted batch."""
+    clients = KafkaClients(build_settings())
+    default, explicit = clients.consumer("t"), clients.consumer("t", isolation_level="read_uncommitted")
+    try:
+        assert default._isolation_level == "read_committed"
+        assert explicit._isolation_level == "read_uncommitted"
+    finally:
+        await default.stop()
+        await explicit.stop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -45,6 +46,30 @@ log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 2.0
+
+
+class _OncePer(logging.Filter):
+    """librdkafka repeats a failing connection's error every few milliseconds: each kind of message
+    (facility and broker thread) passes once per `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.last: dict[tuple[object, ...], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        key = (record.levelno, *(str(a).split("]")[0] for a in args[:1] + args[2:3]))
+        now = time.monotonic()
+        if now - self.last.get(key, -1e9) < self.seconds:
+            return False
+        self.last[key] = now
+        return True
+
+
+# librdkafka's own log lines (its clients log through Python logging, never straight to stderr)
+RDKAFKA_LOG = logging.getLogger("librdkafka")
+RDKAFKA_LOG.addFilter(_OncePer(30.0))
 
 
 class _Startable(Protocol):
@@ -95,6 +120,7 @@ class KafkaClients:
         """The same settings for librdkafka (confluent-kafka): its property names."""
         s = self.settings
         conf = {"bootstrap.servers": s.bootstrap_servers, "security.protocol": s.security_protocol.lower()}
+        self.ssl_context()  # the same TLS files, checked the same way: one that cannot work is a ConfigurationError
         if s.ssl_cafile:
             conf["ssl.ca.location"] = str(s.ssl_cafile)
         if s.ssl_certfile and s.ssl_keyfile:
@@ -127,7 +153,11 @@ class KafkaClients:
     # ---- clients -----------------------------------------------------------------------------
 
     def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
-        """A consumer; `options` are aiokafka's (group_id, isolation_level, ...). Not started."""
+        """A consumer; `options` are aiokafka's (group_id, isolation_level, ...). Not started.
+
+        It reads committed records only unless told otherwise: the worker writes its outputs in
+        transactions, and an aborted batch's alerts, audit records and dead letters were never sent."""
+        options.setdefault("isolation_level", "read_committed")
         return AIOKafkaConsumer(*topics, **self.aiokafka_options(), **options)
 
     def producer(self, **options: Any) -> AIOKafkaProducer:
@@ -142,19 +172,19 @@ class KafkaClients:
         names (pass them as `**{"group.id": ...}`). It connects in the background when first used."""
         import confluent_kafka  # noqa: PLC0415 (only its users pay for loading librdkafka)
 
-        return confluent_kafka.Consumer({**self.librdkafka_config(), **properties})
+        return confluent_kafka.Consumer({**self.librdkafka_config(), "logger": RDKAFKA_LOG, **properties})
 
     def rdkafka_producer(self, **properties: Any) -> confluent_kafka.Producer:
         """A confluent-kafka (librdkafka) producer: `librdkafka_config()` plus `properties` ("acks", ...)."""
         import confluent_kafka  # noqa: PLC0415 (only its users pay for loading librdkafka)
 
-        return confluent_kafka.Producer({**self.librdkafka_config(), **properties})
+        return confluent_kafka.Producer({**self.librdkafka_config(), "logger": RDKAFKA_LOG, **properties})
 
     def rdkafka_admin(self) -> confluent_kafka.admin.AdminClient:
         """librdkafka's AdminClient: ACLs, SCRAM credentials and incremental config changes."""
         from confluent_kafka.admin import AdminClient  # noqa: PLC0415 (only admin commands need it)
 
-        conf: dict[str, Any] = {**self.librdkafka_config(), "logger": logging.getLogger("librdkafka")}
+        conf: dict[str, Any] = {**self.librdkafka_config(), "logger": RDKAFKA_LOG}
         return AdminClient(conf)
 
     # ---- connecting --------------------------------------------------------------------------

@@ -18,13 +18,12 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from streams.errors import PlatewatchError
-from streams.kafka.batch_send import OutRecord, enqueue_all
+from streams.kafka.batch_outputs import batch_outputs
+from streams.kafka.batch_send import enqueue_all
+from streams.kafka.broker_probe import BrokerProbe
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.lag import report_lag
@@ -32,13 +31,20 @@ from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import BatchResult, Pipeline
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
-from streams.pipeline.counts import InputRange, batch_counts
+from streams.pipeline.counts import InputRange
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 
-BROKER_PROBE_S = 3.0  # how often a consuming worker checks that Kafka still answers
+
+def freeze_long_lived() -> None:
+    """Everything alive now (the index, the frameworks) lives as long as the process: keep the cyclic
+    collector from re-scanning it on every collection, and collect young objects less often, since a
+    batch allocates thousands of short-lived, acyclic objects."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 class ReadProcessor:
@@ -64,7 +70,7 @@ class ReadProcessor:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.consuming = False
-        self.broker_lost: str | None = None  # why Kafka is not answering, once consuming had begun
+        self.probe = BrokerProbe(clients)  # whether Kafka answers, once consuming has begun
         self.breaker = CircuitBreaker(
             BreakerSettings(max_errors=settings.breaker_max_errors, max_error_ratio=settings.breaker_max_error_ratio)
         )
@@ -102,19 +108,14 @@ class ReadProcessor:
 
     async def run(self) -> None:
         await self.replica.caught_up.wait()
-        # Everything alive now (the index, the frameworks) lives as long as the process: keep the
-        # cyclic collector from re-scanning it on every collection, and collect young objects less
-        # often, since a batch allocates thousands of short-lived, acyclic objects.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        freeze_long_lived()
         self.consumer = await self.clients.start(self._new_consumer(), wait_s=float("inf"))
         if self.settings.ingest == "per_agency":
             self.consumer.subscribe(pattern=self.topic, listener=_Rebalance(self))
         else:
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         self.consuming = True
-        watchdog = asyncio.create_task(self._watch_broker())
+        watchdog = asyncio.create_task(self.probe.run())
         log.info("consuming %s as group %s", self.topic, self.settings.group_id)
         try:
             while not self._stopping:
@@ -136,33 +137,9 @@ class ReadProcessor:
             self.consuming = False
             self._loop_done.set()
 
-    async def _watch_broker(self) -> None:
-        """Ask the cluster to describe itself every few seconds while consuming. An empty fetch looks the
-        same whether the topics are quiet or Kafka is gone; this tells them apart for /readyz (the
-        consumer and producer reconnect by themselves when it comes back). The probe has its own admin
-        connection and asks for no topic metadata: probing through the consumer's own client (a full
-        metadata request) held its fetches back for tens of seconds."""
-        admin = None
-        try:
-            while True:
-                await asyncio.sleep(BROKER_PROBE_S)
-                try:
-                    if admin is None:
-                        admin = await self.clients.start(self.clients.admin(), wait_s=0)
-                    await asyncio.wait_for(admin.describe_cluster(), BROKER_PROBE_S)
-                except (KafkaError, PlatewatchError, TimeoutError, OSError) as exc:
-                    if self.broker_lost is None:
-                        log.warning("Kafka at %s stopped answering (%s)", self.settings.bootstrap_servers,
-                                    type(exc).__name__)  # fmt: skip
-                    self.broker_lost = f"Kafka at {self.settings.bootstrap_servers} unreachable ({type(exc).__name__})"
-                    continue
-                if self.broker_lost is not None:
-                    log.info("Kafka at %s answers again", self.settings.bootstrap_servers)
-                self.broker_lost = None
-        finally:
-            if admin is not None:
-                with contextlib.suppress(Exception):
-                    await admin.close()
+    @property
+    def broker_lost(self) -> str | None:
+        return self.probe.lost
 
     def consumer_assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
@@ -209,15 +186,8 @@ class ReadProcessor:
         if self.breaker.observe(result):
             await self._open_circuit(batch)
             return
-        by_topic: dict[str, list[OutRecord]] = {}
-        for out in result.outbound():
-            by_topic.setdefault(out.topic, []).append((out.key, out.value, out.headers))
-        # one count per reading agency (reads, hits, dead letters), acknowledged with what it counts
         inputs = [InputRange(tp.topic, tp.partition, rs[0].offset, rs[-1].offset, len(rs)) for tp, rs in batch.items()]
-        by_topic[self.names.batch_counts] = [
-            (c.reading_agency.encode(), orjson.dumps(c.to_json()), ())
-            for c in batch_counts(result, inputs, self.names, int(time.time() * 1000))
-        ]
+        by_topic = batch_outputs(result, inputs, self.names, int(time.time() * 1000))
         futures = await enqueue_all(self.producer, by_topic)
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
         if self._in_flight is not None:

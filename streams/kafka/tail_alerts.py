@@ -130,6 +130,7 @@ async def _tail(
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
+            isolation_level="read_committed",  # an aborted batch's alerts were never sent
         )
     )
     loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import signal
 import time
@@ -35,6 +36,7 @@ from streams.kafka.http_endpoints import start_endpoints
 from streams.kafka.read_processor import ReadProcessor
 from streams.kafka.retention import reconcile_retention
 from streams.kafka.topic_setup import agency_topic_specs, create_topics
+from streams.kafka.transactional_processor import TransactionalReadProcessor
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import Pipeline
@@ -70,7 +72,8 @@ class PlatewatchWorker:
         )
         self.replica = HotlistReplica(self.clients, self.names.hotlist_updates, self.index, self._hotlist_applied)
         self.pipeline = Pipeline(self.index, lambda: self.store.current, self.names)
-        self.processor = ReadProcessor(
+        processor = TransactionalReadProcessor if settings.processing_guarantee == "exactly_once" else ReadProcessor
+        self.processor: ReadProcessor | TransactionalReadProcessor = processor(
             settings, self.clients, self.names, self.pipeline, self.store, self.metrics, self.replica
         )
         self.waiting_for = "starting"  # why the worker is not processing yet
@@ -245,6 +248,8 @@ async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
 
 
 def run_worker(settings: Settings) -> int:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: every thread's stack to the log
+
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -88,6 +88,20 @@ class PipelineMetrics:
             "Batches whose alerts, audit records or dead letters were not acknowledged; re-read",
             registry=registry,
         )
+        self.transaction_aborts = Counter(
+            f"{p}_transaction_aborts",
+            "exactly_once: batch transactions aborted (outputs discarded, reads re-read), by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.produce_errors = Counter(
+            f"{p}_produce_errors", "Outputs the broker refused or that timed out", registry=registry
+        )
+        self.transaction_retries = Counter(
+            f"{p}_transaction_commit_retries",
+            "exactly_once: transaction commits retried after a retriable error",
+            registry=registry,
+        )
         self.breaker_open = Gauge(
             f"{p}_circuit_breaker_open",
             "1 while consumption is paused because internal errors passed the threshold",

@@ -28,7 +28,7 @@ MASKED_FIELDS = frozenset({"audit_db_url"})  # may carry a password: never echoe
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-ProcessingGuarantee = Literal["at_least_once"]
+ProcessingGuarantee = Literal["exactly_once", "at_least_once"]
 
 
 class Settings(BaseSettings):
@@ -68,7 +68,17 @@ class Settings(BaseSettings):
         900_000, ge=1000, description="a hotlist load's transaction: aborted by the broker if not committed in time"
     )
     # the hot path
-    processing_guarantee: ProcessingGuarantee = Field("at_least_once", description="delivery guarantee")
+    processing_guarantee: ProcessingGuarantee = Field(
+        "exactly_once",
+        description="exactly_once: a batch's outputs and offsets in one Kafka transaction; at_least_once: "
+        "offsets committed after the outputs are acknowledged (a restart may re-send alerts, same ids)",
+    )
+    transaction_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        description="exactly_once: the broker aborts a worker's open transaction after this, so a killed "
+        "worker holds back read_committed readers no longer (the session timeout)",
+    )
     session_timeout_ms: int = Field(
         6000,
         ge=1000,

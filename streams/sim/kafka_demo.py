@@ -80,7 +80,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _tail_all(clients: KafkaClients, names: TopicNames, max_shown: int) -> None:
     consumer = await clients.start(
-        clients.consumer(group_id=None, auto_offset_reset="earliest", metadata_max_age_ms=2000)
+        clients.consumer(
+            group_id=None, auto_offset_reset="earliest", metadata_max_age_ms=2000, isolation_level="read_committed"
+        )
     )
     consumer.subscribe(pattern=f"^{re.escape(names.alerts_prefix)}.*")
     shown = 0

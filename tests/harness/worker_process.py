@@ -63,7 +63,9 @@ async def read_topic(target: str | Settings, topic: str, *, settle: float = 1.5,
     tps = await clients.topic_partitions(topic, wait_s=5)
     if not tps:
         return out
-    consumer = await clients.start(clients.consumer(enable_auto_commit=False, group_id=None))
+    consumer = await clients.start(
+        clients.consumer(enable_auto_commit=False, group_id=None, isolation_level="read_committed")
+    )
     try:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

@@ -1,0 +1,403 @@
+"""The hot path, exactly once: per batch, one Kafka transaction holds its alerts, audit records, dead
+letters, count records and the consumer offsets of its reads.
+
+A batch's outputs become visible to `read_committed` readers (dispatch, the audit sink, tail-alerts)
+together with the commit of its offsets, or not at all: a worker killed mid-batch leaves an open
+transaction that the broker aborts after `transaction_timeout_ms`, and the next owner of the partitions
+re-reads the batch from the committed offsets. Nothing is lost, nothing is delivered twice.
+
+Fencing (KIP-447): the offsets go into the transaction with the consumer's group metadata (generation
+and member id), so a zombie worker — paused past its session timeout while the group gave its
+partitions to another — cannot commit: the broker refuses its offsets, its transaction is aborted, and
+it re-reads from the committed offsets once it has rejoined. This is why this path runs on
+confluent-kafka (librdkafka): aiokafka's `send_offsets_to_transaction` carries the group id only, so
+fencing would need one producer per input partition (docs/performance.md, "The data path's client").
+
+Structure: librdkafka's blocking calls run on one thread of their own, in turn (consume, then the
+transaction of that batch, then the next consume), so the event loop stays free for /readyz and the
+hotlist replica, and a rebalance (whose callbacks run inside `consume`) never finds a transaction open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from streams.errors import AccessDeniedError, BrokerUnavailableError, PlatewatchError
+from streams.kafka.batch_outputs import batch_outputs
+from streams.kafka.batch_send import OutRecord
+from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
+from streams.kafka.broker_probe import BrokerProbe
+from streams.kafka.clients import KafkaClients
+from streams.kafka.hotlist_replica import HotlistReplica
+from streams.kafka.rd_records import RdRecord, split_messages
+from streams.kafka.read_processor import freeze_long_lived
+from streams.ops.metrics import PipelineMetrics
+from streams.ops.settings import Settings
+from streams.pipeline.batch import Pipeline
+from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
+from streams.pipeline.counts import InputRange
+from streams.pipeline.topics import TopicNames
+from streams.policy.store import PolicyStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CALL_TIMEOUT_S = 10.0  # one transactional call (init, offsets, commit, abort) waits this long at most
+SEND_DEADLINE_S = 6.0  # a batch's produce calls and offsets normally take milliseconds: past this, stuck
+COMMIT_RETRIES = 3  # a retriable commit error (a timeout) is retried this often before the batch is aborted
+
+
+class FencedError(PlatewatchError):
+    """Another producer took this worker's transactional id: this process must stop."""
+
+
+class TransactionalReadProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: KafkaClients,
+        names: TopicNames,
+        pipeline: Pipeline,
+        store: PolicyStore,
+        metrics: PipelineMetrics,
+        replica: HotlistReplica,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.names = names
+        self.topic = names.reads_pattern if settings.ingest == "per_agency" else names.plate_reads
+        self.pipeline = pipeline
+        self.store = store
+        self.metrics = metrics
+        self.replica = replica
+        # a stable id (static membership) fences this worker's predecessor at once: init_transactions
+        # aborts whatever transaction it left open; a random one waits for the broker's timeout
+        self.transactional_id = f"{settings.group_id}-{settings.group_instance_id or uuid.uuid4().hex}"
+        self.consumer: Any = None
+        self.producer: Any = None
+        self.consuming = False
+        self.probe = BrokerProbe(clients)
+        self.breaker = CircuitBreaker(
+            BreakerSettings(max_errors=settings.breaker_max_errors, max_error_ratio=settings.breaker_max_error_ratio)
+        )
+        self._stopping = False
+        self._loop_done = asyncio.Event()
+        self._last_policy_check = 0.0
+        self._logged_errors: dict[int, float] = {}  # error code: when last logged
+        self._positions: dict[tuple[str, int], int] = {}  # committed offsets, for the lag gauges
+        self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
+
+    @property
+    def broker_lost(self) -> str | None:
+        return self.probe.lost
+
+    async def _call(self, fn: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
+        return await self._lane.call(fn, *args, deadline=deadline)
+
+    async def connect(self) -> None:
+        """The transactional producer, registered with the transaction coordinator (one attempt: the
+        worker retries). Registering fences any earlier producer with the same id."""
+        if self.producer is not None:
+            return
+        import confluent_kafka  # noqa: PLC0415 (the at-least-once worker does without librdkafka)
+
+        producer = self.clients.rdkafka_producer(
+            **{
+                "transactional.id": self.transactional_id,
+                "transaction.timeout.ms": self.settings.transaction_timeout_ms,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 2,
+                "batch.size": 512 * 1024,
+                "partitioner": "murmur2_random",  # Java's partitioner: keys land where batch_send puts them
+                "socket.timeout.ms": min(60_000, self.settings.transaction_timeout_ms),
+            }
+        )
+        bootstrap = self.settings.bootstrap_servers
+        try:
+            await self._call(producer.list_topics, None, 2.0)  # an unreachable broker fails here, quickly
+        except confluent_kafka.KafkaException as exc:
+            err = exc.args[0]
+            if err.code() == confluent_kafka.KafkaError._AUTHENTICATION:
+                raise PlatewatchError(f"Kafka at {bootstrap} refused the credentials: {err.str()}") from None
+            raise BrokerUnavailableError(f"Kafka at {bootstrap} unreachable") from None
+        try:
+            await self._call(producer.init_transactions, CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 5)
+        except confluent_kafka.KafkaException as exc:
+            err = exc.args[0]
+            if err.code() == confluent_kafka.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+                raise AccessDeniedError(f"the broker refuses transactional id {self.transactional_id}") from None
+            raise PlatewatchError(f"transactions could not start: {err.str()}") from None
+        self.producer = producer
+
+    def _new_consumer(self) -> Any:
+        s = self.settings
+        properties: dict[str, Any] = {
+            "group.id": s.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": max(1, s.batch_wait_ms),
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            "fetch.queue.backoff.ms": 10,  # librdkafka's default (1000 ms) stalls a fast consumer
+            "session.timeout.ms": s.session_timeout_ms,
+            "heartbeat.interval.ms": s.heartbeat_interval_ms,
+            "topic.metadata.refresh.interval.ms": 10_000,  # a new agency's input topic within seconds
+        }
+        if s.group_instance_id:
+            properties["group.instance.id"] = s.group_instance_id
+        return self.clients.rdkafka_consumer(**properties)
+
+    async def run(self) -> None:
+        await self.replica.caught_up.wait()
+        freeze_long_lived()
+        self.consumer = self._new_consumer()
+        self.consumer.subscribe([self.topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
+        self.consuming = True
+        probe = asyncio.create_task(self.probe.run())
+        log.info("consuming %s as group %s, exactly once (transactional id %s)",
+                 self.topic, self.settings.group_id, self.transactional_id)  # fmt: skip
+        wait_s = max(1, self.settings.batch_wait_ms) / 1000
+        try:
+            while not self._stopping:
+                messages = await self._call(self.consumer.consume, self.settings.batch_max_reads, wait_s)
+                records, ranges, errors = split_messages(messages)
+                for err in errors:
+                    if err.fatal():
+                        raise PlatewatchError(f"the consumer failed: {err.str()}")
+                    self._log_consume_error(err)
+                if records:
+                    await self._process(records, ranges)
+                else:
+                    self._report_lag()
+        finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
+            self.consuming = False
+            self._loop_done.set()
+
+    def _log_consume_error(self, err: Any) -> None:
+        """Each kind of consume error once per 30 s: a broker down returns one with every consume."""
+        now = time.monotonic()
+        if now - self._logged_errors.get(err.code(), -1e9) >= 30:
+            self._logged_errors[err.code()] = now
+            log.warning("consume: %s", err.str())
+
+    def consumer_assignment(self) -> set[tuple[str, int]]:
+        if self.consumer is None:
+            return set()
+        return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+
+    async def _process(self, records: list[RdRecord], ranges: list[InputRange]) -> None:
+        started = time.monotonic()
+        if started - self._last_policy_check >= self.settings.policy_check_seconds:
+            self._last_policy_check = started
+            self.store.maybe_reload()
+        result = self.pipeline.process_isolating(records)
+        if self.breaker.observe(result):
+            await self._call(self._open_circuit, ranges)
+            return
+        by_topic = batch_outputs(result, ranges, self.names, int(time.time() * 1000))
+        try:
+            await self._call(self._send, by_topic, ranges, deadline=SEND_DEADLINE_S)
+            await self._call(self._commit, deadline=(CALL_TIMEOUT_S + 1) * (COMMIT_RETRIES + 1))
+        except FencedError:
+            raise
+        except LaneWedgedError as exc:
+            self.metrics.transaction_aborts.labels("WEDGED").inc()
+            log.warning("%s; a new transactional producer fences the stuck one, re-reading from the committed "
+                        "offsets", exc)  # fmt: skip
+            await self._replace_producer()
+            return
+        except Exception as exc:
+            reason = _abort_reason(exc)
+            self.metrics.transaction_aborts.labels(reason).inc()
+            log.warning("batch transaction aborted (%s: %s); re-reading from the committed offsets",
+                        reason, _describe(exc))  # fmt: skip
+            await self._abort_and_rewind_until_done()
+            return
+        for r in ranges:
+            self._positions[(r.topic, r.partition)] = r.last_offset + 1
+        self.metrics.observe_batch(result, time.monotonic() - started, int(time.time() * 1000))
+        self._report_lag()
+
+    async def _replace_producer(self) -> None:
+        """A producer stuck inside librdkafka is dropped; a new one with the same transactional id
+        fences it (its transaction is aborted by the coordinator), then the reads are re-read."""
+        self.producer = None
+        delay = 0.2
+        while not self._stopping:
+            try:
+                await self.connect()
+                await self._call(self._rewind, deadline=CALL_TIMEOUT_S + 5)
+                return
+            except FencedError:
+                raise
+            except Exception as exc:
+                log.warning("the transactional producer could not be replaced (%s); retrying", _describe(exc))
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+
+    async def _abort_and_rewind_until_done(self) -> None:
+        """Abort and rewind, retried while the brokers cannot answer (a cluster restart): the worker
+        never goes on past a batch whose transaction is not settled."""
+        delay = 0.2
+        while True:
+            try:
+                await self._call(self._abort_and_rewind, deadline=CALL_TIMEOUT_S + 5)
+                return
+            except FencedError:
+                raise
+            except LaneWedgedError:
+                await self._replace_producer()
+                return
+            except Exception as exc:
+                if self._stopping:  # the broker aborts it after transaction_timeout_ms; re-read on restart
+                    log.warning("stopping with a batch transaction not aborted (%s)", _describe(exc))
+                    return
+                log.warning("aborting the batch transaction failed (%s); retrying", _describe(exc))
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+
+    # ---- on librdkafka's thread ------------------------------------------------------------------
+
+    def _send(self, by_topic: dict[str, list[OutRecord]], ranges: Sequence[InputRange]) -> None:
+        """One batch, one transaction: its outputs, then the offsets of its reads (then `_commit`)."""
+        import confluent_kafka  # noqa: PLC0415
+
+        producer = self.producer
+        producer.begin_transaction()
+        for topic, outs in by_topic.items():
+            for key, value, headers in outs:
+                while True:
+                    try:
+                        producer.produce(topic, value, key, headers=list(headers) or None,
+                                         on_delivery=self._delivered)  # fmt: skip
+                        break
+                    except BufferError:  # the local queue is full: serve delivery reports until there is room
+                        producer.poll(0.05)
+        offsets = [confluent_kafka.TopicPartition(r.topic, r.partition, r.last_offset + 1) for r in ranges]
+        producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), SEND_DEADLINE_S - 1)
+
+    def _commit(self) -> None:
+        import confluent_kafka  # noqa: PLC0415
+
+        for attempt in range(COMMIT_RETRIES + 1):
+            try:
+                self.producer.commit_transaction(CALL_TIMEOUT_S)
+                return
+            except confluent_kafka.KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise FencedError(f"transactional producer fenced: {err.str()}") from None
+                if not err.retriable() or attempt == COMMIT_RETRIES or self._stopping:
+                    raise
+                self.metrics.transaction_retries.inc()
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.metrics.produce_errors.inc()
+
+    def _abort_and_rewind(self) -> None:
+        """Discard the batch's outputs and go back to the committed offsets of every assigned partition
+        (a zombie's assignment may be gone already: it rejoins on its next consume)."""
+        import confluent_kafka  # noqa: PLC0415
+
+        try:
+            self.producer.abort_transaction(CALL_TIMEOUT_S)
+        except confluent_kafka.KafkaException as exc:
+            if exc.args[0].fatal():
+                raise FencedError(f"transactional producer fenced: {exc.args[0].str()}") from None
+            raise
+        self._rewind()
+
+    def _rewind(self) -> None:
+        import confluent_kafka  # noqa: PLC0415
+
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        for tp in self.consumer.committed(assignment, CALL_TIMEOUT_S):
+            if tp.offset < 0:
+                tp.offset = confluent_kafka.OFFSET_BEGINNING
+            with contextlib.suppress(confluent_kafka.KafkaException):
+                self.consumer.seek(tp)
+
+    def _open_circuit(self, ranges: Sequence[InputRange]) -> None:
+        """Too many internal errors: a bug, not bad input. Nothing of this batch is sent; its partitions
+        go back to its first offsets and consumption pauses (see read_processor)."""
+        import confluent_kafka  # noqa: PLC0415
+
+        for r in ranges:
+            self.consumer.seek(confluent_kafka.TopicPartition(r.topic, r.partition, r.first_offset))
+        self.consumer.pause(self.consumer.assignment())
+        self.metrics.breaker_open.set(1)
+        log.error("circuit breaker open, consumption paused: %s", self.breaker.reason)
+
+    def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
+        log.info("assigned %d partitions of %s", len(partitions), self.topic)
+
+    def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
+        """No transaction is open here (consume and transactions take turns): forget the partitions."""
+        for tp in partitions:
+            self._positions.pop((tp.topic, tp.partition), None)
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(f"{tp.topic}/{tp.partition}")
+        self.metrics.rebalances.inc()
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _report_lag(self) -> None:
+        if self.consumer is None:
+            return
+        for (topic, partition), position in list(self._positions.items()):
+            import confluent_kafka  # noqa: PLC0415
+
+            try:
+                _low, high = self.consumer.get_watermark_offsets(
+                    confluent_kafka.TopicPartition(topic, partition), cached=True
+                )
+            except confluent_kafka.KafkaException:
+                continue
+            if high >= 0:
+                self.metrics.lag.labels(f"{topic}/{partition}").set(max(0, high - position))
+
+    async def stop(self) -> None:
+        """Let the batch in hand commit, leave the group at once, close the clients."""
+        self._stopping = True
+        try:
+            if self.consuming:
+                await asyncio.wait_for(self._loop_done.wait(), timeout=30)
+        except TimeoutError:
+            log.error("the batch in hand did not finish within 30s; the broker aborts it, it is re-read")
+        # leaves the group (a rebalance at once); bounded, since Kafka may be gone
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._call(self.consumer.close), 10)
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._call(self.producer.flush, 5), 10)
+        self._lane.close()
+
+
+def _abort_reason(exc: BaseException) -> str:
+    """A label with a bounded set of values: the librdkafka error name, or the exception's class."""
+    args = getattr(exc, "args", ())
+    if args and hasattr(args[0], "name"):
+        return str(args[0].name())
+    return type(exc).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    args = getattr(exc, "args", ())
+    if args and hasattr(args[0], "str"):
+        return str(args[0].str())
+    return str(exc)
