@@ -11,13 +11,14 @@ export KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools demo test test-only lint typecheck bench chaos kafka-up kafka-down \
+.PHONY: help venv tools demo test test-only lint typecheck bench bench-peers chaos kafka-up kafka-down \
         kafka-status kafka-log cluster-up cluster-down clean
 
 help:
 	@echo "make demo        run Platewatch on its embedded default (no services to install)"
 	@echo "make test        install, start Kafka, lint, type-check, run every test, stop Kafka"
 	@echo "make bench       run the benchmarks and compare with the committed baseline"
+	@echo "make bench-peers the same reads through faust, Quix Streams, confluent-kafka and the JVM consumer"
 	@echo "make chaos       inject faults into two workers on a 3-broker cluster; check every alert (~15 min)"
 	@echo "make kafka-up    start the local Apache Kafka broker (127.0.0.1:$(KAFKA_PORT))"
 	@echo "make kafka-down  stop it and remove its data"
@@ -97,6 +98,14 @@ bench: $(STAMP)
 	$(KAFKA) down; \
 	exit $$rc
 
+# the systems a user would pick instead, on one topic with one timing window (benchmarks/peers/run.py);
+# the Quix Streams peer gets its own virtualenv (it pins an older confluent-kafka)
+bench-peers: $(STAMP)
+	benchmarks/peers/setup_venvs.sh
+	@rc=0; $(KAFKA) up || { $(KAFKA) down; exit 1; }; \
+	$(PY) -m benchmarks.peers.run --bootstrap $(KAFKA_BOOTSTRAP) $(PEERS_ARGS) || rc=$$?; \
+	$(KAFKA) down; exit $$rc
+
 # the chaos suite starts and stops its own three-node cluster (chaos/run.py); CHAOS_ARGS=--short is CI's
 chaos: $(STAMP)
 	$(PY) -m chaos.run $(CHAOS_ARGS)
@@ -120,7 +129,7 @@ cluster-down:
 	$(KAFKA) cluster-down
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache deploy/kafka/.jars
+	rm -rf $(VENV) .venv-peers .mypy_cache .ruff_cache .pytest_cache deploy/kafka/.jars
 
 # The secured broker (TLS, SCRAM-SHA-512, ACLs enforced by the broker; deploy/kafka/kafka.sh says more):
 # clients on 127.0.0.1:9093 (KAFKA_SECURE_PORT); it prints the PLATEWATCH_* variables that reach it.

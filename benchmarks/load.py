@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -207,17 +208,61 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     naive = naive_faust(p.bootstrap, raw_topic, p.reads, p.entries)
     _progress(f"naive faust: {naive['reads_per_s']:,.0f} reads/s; starting the worker")
 
-    worker = WorkerProcess(p.bootstrap, prefix, Path(log_dir) / "worker.log", "--ingest", "single_topic")
+    # the guarantee a deployment runs with costs something: the same reads through each, in turn, each
+    # as its own consumer group from the start of the topic (the second also reads the first's fixed-rate reads)
+    alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads)
+    eos = await measure_worker(p, prefix, names, feed, Path(log_dir), "exactly_once",
+                               p.reads + alo["fixed_rate"]["offered"])  # fmt: skip
+    pipeline = alo["pipeline_saturation"]
+    return {
+        "parameters": p.__dict__,
+        "hotlist": {"entries": p.entries, "publish_seconds": publish_s, **alo["hotlist"]},
+        "baseline_raw_consume": raw,
+        "baseline_naive_faust": naive,
+        "pipeline_saturation": pipeline,
+        "ratio_to_raw": pipeline["reads_per_s"] / raw["reads_per_s"],
+        "ratio_to_naive_faust": pipeline["reads_per_s"] / naive["reads_per_s"],
+        "fixed_rate": alo["fixed_rate"],
+        "worker_rss_bytes": alo["worker_rss_bytes"],
+        "timeline_saturation": alo["timeline_saturation"],
+        "timeline_fixed_rate": alo["timeline_fixed_rate"],
+        "exactly_once": eos,
+        "exactly_once_over_at_least_once": {
+            "saturation_reads_per_s": eos["pipeline_saturation"]["reads_per_s"] / pipeline["reads_per_s"],
+            "cpu_s_per_100k": _ratio(eos["pipeline_saturation"], pipeline, "cpu_s_per_100k"),
+            "p99_ms": eos["fixed_rate"]["latency_ms"]["p99"] / max(alo["fixed_rate"]["latency_ms"]["p99"], 1e-9),
+        },
+    }
+
+
+def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
+    return a[key] / b[key] if a.get(key) and b.get(key) else None
+
+
+async def measure_worker(
+    p: LoadParams, prefix: str, names: TopicNames, feed: CameraFeed, log_dir: Path, guarantee: str, expect: int
+) -> dict[str, Any]:
+    """One worker, with `guarantee`, as a fresh consumer group: its saturation throughput over the
+    backlog, then its latency at the fixed rate."""
+    worker = WorkerProcess(
+        p.bootstrap, prefix, log_dir / f"worker-{guarantee}.log", "--ingest", "single_topic",
+        "--processing-guarantee", guarantee, "--group-id", f"{prefix}{guarantee}",
+    )  # fmt: skip
     started = time.monotonic()
     worker.start()
     try:
         await worker.wait_ready(timeout=900)
         ready_s = time.monotonic() - started
         readyz = orjson.loads(worker.get("/readyz")[1])
-        _progress(f"worker ready in {ready_s:.1f}s (replica catch-up {readyz['hotlist_catch_up_seconds']:.1f}s)")
+        _progress(
+            f"{guarantee} worker ready in {ready_s:.1f}s (replica catch-up {readyz['hotlist_catch_up_seconds']:.1f}s)"
+        )
         drain_timeline: list[dict[str, float]] = []
-        pipeline = await drain(worker, p.reads, drain_timeline)
-        _progress(f"pipeline at saturation: {pipeline['reads_per_s']:,.0f} reads/s; fixed-rate phase")
+        cpu0 = _cpu_of(worker)
+        pipeline = await drain(worker, expect, drain_timeline)
+        cpu = _cpu_of(worker) - cpu0
+        pipeline["cpu_s_per_100k"] = cpu / max(pipeline["reads"], 1) * 100_000  # the drain window's whole CPU
+        _progress(f"{guarantee}: {pipeline['reads_per_s']:,.0f} reads/s at saturation; fixed-rate phase")
         rate_timeline: list[dict[str, float]] = []
         before = latency_buckets(worker)
         latency = await fixed_rate(p, names, feed, worker, rate_timeline)
@@ -226,24 +271,25 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     finally:
         worker.terminate()
     return {
-        "parameters": p.__dict__,
+        "guarantee": guarantee,
         "hotlist": {
-            "entries": p.entries,
-            "publish_seconds": publish_s,
             "worker_ready_seconds": ready_s,
             "replica_catch_up_seconds": readyz["hotlist_catch_up_seconds"],
             "replica_entries": readyz["hotlist_entries"],
         },
-        "baseline_raw_consume": raw,
-        "baseline_naive_faust": naive,
         "pipeline_saturation": pipeline,
-        "ratio_to_raw": pipeline["reads_per_s"] / raw["reads_per_s"],
-        "ratio_to_naive_faust": pipeline["reads_per_s"] / naive["reads_per_s"],
         "fixed_rate": latency,
         "worker_rss_bytes": rss,
         "timeline_saturation": drain_timeline,
         "timeline_fixed_rate": rate_timeline,
     }
+
+
+def _cpu_of(worker: WorkerProcess) -> float:
+    """The worker process's CPU seconds so far (user + system, all threads), from /proc."""
+    assert worker.proc is not None
+    fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 Buckets = dict[str, dict[float, float]]

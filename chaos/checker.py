@@ -4,12 +4,11 @@ what `read_committed` readers find in the topics.
 Inputs are read back from the read topics (not taken from the producer's acknowledgements: a send that
 timed out may still have landed), run through `Pipeline.process_isolating` with the policy in force
 for each read's phase, and compared with the alert topics, the share-audit topic and the dead-letter
-topic by identity (alert id, audit id, the dead letter's bytes). Nothing is read from the workers.
+topic by identity (alert id, audit id, the dead letter's source offset). Nothing is read from the workers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections import Counter
@@ -96,7 +95,7 @@ def expected_outputs(
             out.ids["alerts"].add(f"{o.topic}|{doc['alert_id']}")
             out.read_time_ms[doc["read"]["read_id"]] = 0
         out.ids["audits"] |= {orjson.loads(o.value)["audit_id"] for o in result.audits}
-        out.ids["dead_letters"] |= {_digest(o.value) for o in result.dead_letters}
+        out.ids["dead_letters"] |= {_source(o.headers) for o in result.dead_letters}
     for r in reads:
         if r.value and b'"read_id"' in r.value:
             try:
@@ -115,12 +114,14 @@ def found_outputs(alert_records: Sequence[Any], audit_records: Sequence[Any], dl
         found.ids["alerts"].append(f"{r.topic}|{doc['alert_id']}")
         found.alert_times.append((r.timestamp, doc["read"]["read_id"]))
     found.ids["audits"] = [orjson.loads(r.value)["audit_id"] for r in audit_records]
-    found.ids["dead_letters"] = [_digest(r.value or b"") for r in dlq_records]
+    found.ids["dead_letters"] = [_source(r.headers) for r in dlq_records]
     return found
 
 
-def _digest(value: bytes) -> str:
-    return hashlib.blake2b(value, digest_size=12).hexdigest()
+def _source(headers: Sequence[tuple[str, bytes]]) -> str:
+    """A dead letter's identity: the topic, partition and offset of the read it sets aside."""
+    h = dict(headers)
+    return "/".join(h.get(f"platewatch.source.{k}", b"?").decode() for k in ("topic", "partition", "offset"))
 
 
 def compare(expected: Expected, found: Found) -> dict[Kind, dict[str, int]]:

@@ -23,7 +23,9 @@ class Cluster:
         self.env = {**os.environ, "PLATEWATCH_KAFKA_DIR": str(base_dir)}
 
     def _sh(self, *args: str) -> None:
-        subprocess.run([str(KAFKA_SH), *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run([str(KAFKA_SH), *args], env=self.env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"kafka.sh {' '.join(args)} failed:\n{done.stderr[-4000:]}")
 
     def up(self) -> None:
         """Start every node that is not running (all of them, or the ones a scenario stopped)."""

@@ -87,7 +87,8 @@ class Run:
         self.work.mkdir(parents=True)
         self.registry_file = write_registry(self.work / "agencies.yaml", with_added=False)
         self.settings = Settings(
-            bootstrap_servers=BOOTSTRAP, topic_prefix=self.prefix, replication_factor=3, read_partitions=6,
+            bootstrap_servers=BOOTSTRAP, topic_prefix=self.prefix, group_id=f"{self.prefix}reads",  # as WorkerChild
+            replication_factor=3, read_partitions=6,
             registry_file=self.registry_file, processing_guarantee=guarantee,
         )  # fmt: skip
         self.clients = KafkaClients(self.settings)
@@ -121,6 +122,24 @@ class Run:
         await create_topics(self.clients, self.settings, topic_specs(self.settings, self.names, self.policies[0]))
         await publish_hotlists(self.clients, self.index, self.names)
         await asyncio.gather(*(self.start_worker(n) for n in range(1, self.scenario.workers_at_start + 1)))
+        await self.group_stable(self.scenario.workers_at_start)
+
+    async def group_stable(self, members: int, timeout: float = 60) -> None:
+        """Every worker has joined and the group has settled: no rebalance inside the measured window."""
+        from confluent_kafka import ConsumerGroupState, KafkaException  # noqa: PLC0415
+
+        admin = self.clients.rdkafka_admin()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            future = admin.describe_consumer_groups([self.settings.group_id])[self.settings.group_id]
+            try:
+                group = await asyncio.to_thread(future.result)
+            except KafkaException:  # the group coordinator still loading (NOT_COORDINATOR): ask again
+                group = None
+            if group is not None and group.state == ConsumerGroupState.STABLE and len(group.members) == members:
+                return
+            await asyncio.sleep(0.25)
+        raise TimeoutError(f"group {self.settings.group_id} not stable with {members} members in {timeout:g}s")
 
     def policy_at(self, timestamp_ms: int) -> Any:
         chosen = self.policies[0]
@@ -217,7 +236,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"chaos: unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(scenarios.ALL)}")
         return 2
     pre_s, post_s = (4.0, 12.0) if args.short else (6.0, 20.0)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results_dir = Path(args.results)
     work = Path(tempfile.mkdtemp(prefix="platewatch-chaos-"))
     cluster = Cluster(Path(args.kafka_dir) if args.kafka_dir else work / "kafka")
     results: list[dict[str, Any]] = []
@@ -244,15 +263,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 result["failures"] = verdict(result)
                 failed |= bool(result["failures"])
                 results.append(result)
-                stem = RESULTS / f"{name}-{guarantee}"
+                stem = results_dir / f"{name}-{guarantee}"
                 stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
                 plot(result, stem.with_suffix(".png"))
                 print(table([result], header=not results[:-1]), flush=True)
     finally:
         if not args.keep_cluster:
             cluster.down()
-    (RESULTS / "chaos.json").write_text(json.dumps({"runs": results, "rate": args.rate}, indent=2))
-    print(f"\nchaos: {len(results)} runs in {time.monotonic() - t0:.0f}s; results in {RESULTS}")
+    (results_dir / "chaos.json").write_text(json.dumps({"runs": results, "rate": args.rate}, indent=2))
+    (results_dir / "chaos.md").write_text(table(results) + "\n")
+    print(f"\nchaos: {len(results)} runs in {time.monotonic() - t0:.0f}s; results in {results_dir}")
     for r in results:
         if r["failures"]:
             print(f"FAILED {r['scenario']} ({r['guarantee']}): {'; '.join(r['failures'])}")
@@ -265,9 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guarantees", help="comma-separated: exactly_once,at_least_once")
     parser.add_argument("--short", action="store_true", help="the CI version: worker_kill and poison_pills")
     parser.add_argument("--rate", type=int, default=400, help="reads per second")
+    parser.add_argument("--results", default=str(RESULTS), help=f"where the results go (default {RESULTS})")
     parser.add_argument("--kafka-dir", help="the cluster's directory (default: a new temporary one)")
     parser.add_argument("--keep-cluster", action="store_true", help="use a cluster already running; leave it up")
-    return asyncio.run(main_async(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    Path(args.results).mkdir(parents=True, exist_ok=True)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ def scrape() -> Scrape:
         metrics.lag.labels(str(partition)).set(lag)
     metrics.set_policy(policy.version)
     metrics.policy_refused.inc()
+    metrics.transaction_aborts.labels("WEDGED").inc()
 
     families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
     plates = {"7SDQ551", "80B5", "ZZZ999", "4XYZ789", "NOHIT12", "АВС123"}

@@ -122,6 +122,10 @@ transaction.state.log.num.partitions=4
 # mid-batch holds back read_committed readers (dispatch, the audit sink) for its transaction timeout
 # (6 s, the session timeout) plus this, not plus 10 s (docs/architecture.md, "Exactly once")
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+# a broker that dies without a word (SIGKILL, power) is declared dead after 4 s of missed heartbeats, not
+# Kafka's 9 s, so its partitions' leaders move within the workers' failover target (docs/architecture.md)
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=4000
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$(( rf > 1 ? 2 : 1 ))
 group.initial.rebalance.delay.ms=0

@@ -42,6 +42,7 @@ class BlockingLane:
         try:
             return await asyncio.wait_for(asyncio.shield(future), deadline)
         except TimeoutError:
+            future.add_done_callback(_ignore)  # whatever the stuck call ends with, nobody waits for it
             self._jobs.put(None)  # the stuck thread ends if its call ever returns
             self._jobs = self._start()
             self.abandoned += 1
@@ -49,6 +50,11 @@ class BlockingLane:
 
     def close(self) -> None:
         self._jobs.put(None)
+
+
+def _ignore(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _serve(jobs: queue.SimpleQueue[_Job]) -> None:

@@ -33,7 +33,6 @@ from streams.pipeline.batch import BatchResult, Pipeline
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
 from streams.pipeline.counts import InputRange
 from streams.pipeline.topics import TopicNames
-from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ class ReadProcessor:
         clients: KafkaClients,
         names: TopicNames,
         pipeline: Pipeline,
-        store: PolicyStore,
         metrics: PipelineMetrics,
         replica: HotlistReplica,
     ) -> None:
@@ -64,7 +62,6 @@ class ReadProcessor:
         # what the workers consume: every agency's input topic, or the single development topic
         self.topic = names.reads_pattern if settings.ingest == "per_agency" else names.plate_reads
         self.pipeline = pipeline
-        self.store = store
         self.metrics = metrics
         self.replica = replica  # reads wait until it has caught up
         self.consumer: AIOKafkaConsumer | None = None
@@ -81,7 +78,6 @@ class ReadProcessor:
         self._committing: asyncio.Task[None] | None = None
         self._in_commit: dict[TopicPartition, int] = {}  # the offsets of the commit in flight
         self._last_commit = 0.0
-        self._last_policy_check = 0.0
         self._positions: dict[TopicPartition, int] = {}
 
     async def connect(self) -> None:
@@ -176,9 +172,6 @@ class ReadProcessor:
         acknowledged batches are ever committed (`_maybe_commit`)."""
         assert self.consumer is not None and self.producer is not None
         started = time.monotonic()
-        if started - self._last_policy_check >= self.settings.policy_check_seconds:
-            self._last_policy_check = started
-            self.store.maybe_reload()
         # aiokafka's records already carry what the pipeline reads (value, key, topic, partition,
         # offset, timestamp): no copy per read
         records = [r for rs in batch.values() for r in rs]

@@ -43,7 +43,6 @@ from streams.pipeline.batch import Pipeline
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
 from streams.pipeline.counts import InputRange
 from streams.pipeline.topics import TopicNames
-from streams.policy.store import PolicyStore
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,6 @@ class TransactionalReadProcessor:
         clients: KafkaClients,
         names: TopicNames,
         pipeline: Pipeline,
-        store: PolicyStore,
         metrics: PipelineMetrics,
         replica: HotlistReplica,
     ) -> None:
@@ -73,7 +71,6 @@ class TransactionalReadProcessor:
         self.names = names
         self.topic = names.reads_pattern if settings.ingest == "per_agency" else names.plate_reads
         self.pipeline = pipeline
-        self.store = store
         self.metrics = metrics
         self.replica = replica
         # a stable id (static membership) fences this worker's predecessor at once: init_transactions
@@ -88,7 +85,7 @@ class TransactionalReadProcessor:
         )
         self._stopping = False
         self._loop_done = asyncio.Event()
-        self._last_policy_check = 0.0
+        self._fatal_at: list[float] = []  # when the producer last failed fatally
         self._logged_errors: dict[int, float] = {}  # error code: when last logged
         self._positions: dict[tuple[str, int], int] = {}  # committed offsets, for the lag gauges
         self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
@@ -150,6 +147,8 @@ class TransactionalReadProcessor:
             "session.timeout.ms": s.session_timeout_ms,
             "heartbeat.interval.ms": s.heartbeat_interval_ms,
             "topic.metadata.refresh.interval.ms": 10_000,  # a new agency's input topic within seconds
+            # a lost group coordinator is looked up again within a second (a tenth of this), not a minute
+            "coordinator.query.interval.ms": 10_000,
         }
         if s.group_instance_id:
             properties["group.instance.id"] = s.group_instance_id
@@ -198,9 +197,6 @@ class TransactionalReadProcessor:
 
     async def _process(self, records: list[RdRecord], ranges: list[InputRange]) -> None:
         started = time.monotonic()
-        if started - self._last_policy_check >= self.settings.policy_check_seconds:
-            self._last_policy_check = started
-            self.store.maybe_reload()
         result = self.pipeline.process_isolating(records)
         if self.breaker.observe(result):
             await self._call(self._open_circuit, ranges)
@@ -209,8 +205,9 @@ class TransactionalReadProcessor:
         try:
             await self._call(self._send, by_topic, ranges, deadline=SEND_DEADLINE_S)
             await self._call(self._commit, deadline=(CALL_TIMEOUT_S + 1) * (COMMIT_RETRIES + 1))
-        except FencedError:
-            raise
+        except FencedError as exc:
+            await self._recover_fatal(exc)
+            return
         except LaneWedgedError as exc:
             self.metrics.transaction_aborts.labels("WEDGED").inc()
             log.warning("%s; a new transactional producer fences the stuck one, re-reading from the committed "
@@ -228,6 +225,20 @@ class TransactionalReadProcessor:
             self._positions[(r.topic, r.partition)] = r.last_offset + 1
         self.metrics.observe_batch(result, time.monotonic() - started, int(time.time() * 1000))
         self._report_lag()
+
+    async def _recover_fatal(self, exc: FencedError) -> None:
+        """A fatal producer error: most often this worker's own transaction was timed out by the broker
+        while the worker was paused (the zombie case). A new producer with the same transactional id
+        starts a new epoch. Fenced again and again means another process holds the same id (two
+        workers given one `group_instance_id`): that stops the worker."""
+        now = time.monotonic()
+        self._fatal_at = [t for t in self._fatal_at if now - t < 60] + [now]
+        if len(self._fatal_at) > 3:
+            raise FencedError(f"{exc}; fenced {len(self._fatal_at)} times in 60 s: is another worker using "
+                              f"transactional id {self.transactional_id}?") from None  # fmt: skip
+        self.metrics.transaction_aborts.labels("FATAL").inc()
+        log.warning("%s; a new transactional producer takes over, re-reading from the committed offsets", exc)
+        await self._replace_producer()
 
     async def _replace_producer(self) -> None:
         """A producer stuck inside librdkafka is dropped; a new one with the same transactional id
@@ -254,8 +265,9 @@ class TransactionalReadProcessor:
             try:
                 await self._call(self._abort_and_rewind, deadline=CALL_TIMEOUT_S + 5)
                 return
-            except FencedError:
-                raise
+            except FencedError as exc:
+                await self._recover_fatal(exc)
+                return
             except LaneWedgedError:
                 await self._replace_producer()
                 return

@@ -74,7 +74,7 @@ class PlatewatchWorker:
         self.pipeline = Pipeline(self.index, lambda: self.store.current, self.names)
         processor = TransactionalReadProcessor if settings.processing_guarantee == "exactly_once" else ReadProcessor
         self.processor: ReadProcessor | TransactionalReadProcessor = processor(
-            settings, self.clients, self.names, self.pipeline, self.store, self.metrics, self.replica
+            settings, self.clients, self.names, self.pipeline, self.metrics, self.replica
         )
         self.waiting_for = "starting"  # why the worker is not processing yet
 
@@ -121,6 +121,13 @@ class PlatewatchWorker:
         for task in list(self._background):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def watch_policy(self) -> None:
+        """Look for a changed policy or registry every `policy_check_seconds`, whether reads arrive or
+        not: an agency removed stops receiving at once, one added gets its topics before its first alert."""
+        while True:
+            await asyncio.sleep(self.settings.policy_check_seconds)
+            self.store.maybe_reload()
 
     def _policy_refused(self, exc: ConfigFileError) -> None:
         self.metrics.policy_refused.inc()
@@ -226,7 +233,11 @@ async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
             log.error("%s", exc.one_line())
             return exc.exit_code  # the finally below still shuts down cleanly
         if connected:
-            tasks = [asyncio.create_task(worker.replica.run()), asyncio.create_task(worker.processor.run())]
+            tasks = [
+                asyncio.create_task(worker.replica.run()),
+                asyncio.create_task(worker.processor.run()),
+                asyncio.create_task(worker.watch_policy()),
+            ]
             stopped = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
             failed = [t for t in done if t is not stopped and not t.cancelled() and t.exception() is not None]
