@@ -119,12 +119,7 @@ class KafkaClients:
     def librdkafka_config(self) -> dict[str, str]:
         """The same settings for librdkafka (confluent-kafka): its property names."""
         s = self.settings
-        conf = {
-            "bootstrap.servers": s.bootstrap_servers,
-            "security.protocol": s.security_protocol.lower(),
-            # a restarted broker is tried again within a second, not librdkafka's 10 s backoff
-            "reconnect.backoff.max.ms": "1000",
-        }
+        conf = {"bootstrap.servers": s.bootstrap_servers, "security.protocol": s.security_protocol.lower()}
         self.ssl_context()  # the same TLS files, checked the same way: one that cannot work is a ConfigurationError
         if s.ssl_cafile:
             conf["ssl.ca.location"] = str(s.ssl_cafile)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from typing import Any
@@ -23,56 +22,19 @@ from aiokafka.structs import ConsumerRecord
 
 from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import enqueue_all
-from streams.kafka.broker_probe import BrokerProbe
-from streams.kafka.clients import KafkaClients
-from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.lag import report_lag
-from streams.ops.metrics import PipelineMetrics
-from streams.ops.settings import Settings
-from streams.pipeline.batch import BatchResult, Pipeline
-from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
+from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
+from streams.pipeline.batch import BatchResult
 from streams.pipeline.counts import InputRange
-from streams.pipeline.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 
-def freeze_long_lived() -> None:
-    """Everything alive now (the index, the frameworks) lives as long as the process: keep the cyclic
-    collector from re-scanning it on every collection, and collect young objects less often, since a
-    batch allocates thousands of short-lived, acyclic objects."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-class ReadProcessor:
-    def __init__(
-        self,
-        settings: Settings,
-        clients: KafkaClients,
-        names: TopicNames,
-        pipeline: Pipeline,
-        metrics: PipelineMetrics,
-        replica: HotlistReplica,
-    ) -> None:
-        self.settings = settings
-        self.clients = clients
-        self.names = names
-        # what the workers consume: every agency's input topic, or the single development topic
-        self.topic = names.reads_pattern if settings.ingest == "per_agency" else names.plate_reads
-        self.pipeline = pipeline
-        self.metrics = metrics
-        self.replica = replica  # reads wait until it has caught up
+class ReadProcessor(ProcessorBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.consuming = False
-        self.probe = BrokerProbe(clients)  # whether Kafka answers, once consuming has begun
-        self.breaker = CircuitBreaker(
-            BreakerSettings(max_errors=settings.breaker_max_errors, max_error_ratio=settings.breaker_max_error_ratio)
-        )
-        self._stopping = False
-        self._loop_done = asyncio.Event()
         self._in_flight: asyncio.Task[None] | None = None
         self._acked: dict[TopicPartition, int] = {}  # acknowledged, not yet committed
         self._committing: asyncio.Task[None] | None = None
@@ -132,10 +94,6 @@ class ReadProcessor:
                 await watchdog  # its admin connection closed
             self.consuming = False
             self._loop_done.set()
-
-    @property
-    def broker_lost(self) -> str | None:
-        return self.probe.lost
 
     def consumer_assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()

@@ -32,22 +32,16 @@ from streams.errors import AccessDeniedError, BrokerUnavailableError, Platewatch
 from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
-from streams.kafka.broker_probe import BrokerProbe
-from streams.kafka.clients import KafkaClients
-from streams.kafka.hotlist_replica import HotlistReplica
+from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
 from streams.kafka.rd_records import RdRecord, split_messages
-from streams.kafka.read_processor import freeze_long_lived
-from streams.ops.metrics import PipelineMetrics
-from streams.ops.settings import Settings
-from streams.pipeline.batch import Pipeline
-from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
 from streams.pipeline.counts import InputRange
-from streams.pipeline.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0  # one transactional call (init, offsets, commit, abort) waits this long at most
+# a restarted broker is tried again within a second, not after librdkafka's backoff of up to 10 s
+FAILOVER = {"reconnect.backoff.max.ms": 1000}
 SEND_DEADLINE_S = 6.0  # a batch's produce calls and offsets normally take milliseconds: past this, stuck
 COMMIT_RETRIES = 3  # a retriable commit error (a timeout) is retried this often before the batch is aborted
 
@@ -56,43 +50,19 @@ class FencedError(PlatewatchError):
     """Another producer took this worker's transactional id: this process must stop."""
 
 
-class TransactionalReadProcessor:
-    def __init__(
-        self,
-        settings: Settings,
-        clients: KafkaClients,
-        names: TopicNames,
-        pipeline: Pipeline,
-        metrics: PipelineMetrics,
-        replica: HotlistReplica,
-    ) -> None:
-        self.settings = settings
-        self.clients = clients
-        self.names = names
-        self.topic = names.reads_pattern if settings.ingest == "per_agency" else names.plate_reads
-        self.pipeline = pipeline
-        self.metrics = metrics
-        self.replica = replica
+class TransactionalReadProcessor(ProcessorBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         # a stable id (static membership) fences this worker's predecessor at once: init_transactions
         # aborts whatever transaction it left open; a random one waits for the broker's timeout
-        self.transactional_id = f"{settings.group_id}-{settings.group_instance_id or uuid.uuid4().hex}"
+        s = self.settings
+        self.transactional_id = f"{s.group_id}-{s.group_instance_id or uuid.uuid4().hex}"
         self.consumer: Any = None
         self.producer: Any = None
-        self.consuming = False
-        self.probe = BrokerProbe(clients)
-        self.breaker = CircuitBreaker(
-            BreakerSettings(max_errors=settings.breaker_max_errors, max_error_ratio=settings.breaker_max_error_ratio)
-        )
-        self._stopping = False
-        self._loop_done = asyncio.Event()
         self._fatal_at: list[float] = []  # when the producer last failed fatally
         self._logged_errors: dict[int, float] = {}  # error code: when last logged
         self._positions: dict[tuple[str, int], int] = {}  # committed offsets, for the lag gauges
         self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
-
-    @property
-    def broker_lost(self) -> str | None:
-        return self.probe.lost
 
     async def _call(self, fn: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
         return await self._lane.call(fn, *args, deadline=deadline)
@@ -114,6 +84,7 @@ class TransactionalReadProcessor:
                 "batch.size": 512 * 1024,
                 "partitioner": "murmur2_random",  # Java's partitioner: keys land where batch_send puts them
                 "socket.timeout.ms": min(60_000, self.settings.transaction_timeout_ms),
+                **FAILOVER,
             }
         )
         bootstrap = self.settings.bootstrap_servers
@@ -149,6 +120,7 @@ class TransactionalReadProcessor:
             "topic.metadata.refresh.interval.ms": 10_000,  # a new agency's input topic within seconds
             # a lost group coordinator is looked up again within a second (a tenth of this), not a minute
             "coordinator.query.interval.ms": 10_000,
+            **FAILOVER,
         }
         if s.group_instance_id:
             properties["group.instance.id"] = s.group_instance_id
