@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 COMPARED = (
     ("pipeline / raw consume", ("load", "ratio_to_raw"), True),
     ("pipeline / naive faust", ("load", "ratio_to_naive_faust"), True),
+    ("exactly once / at least once", ("load", "exactly_once_over_at_least_once", "saturation_reads_per_s"), True),
     ("match / Python set lookup", ("micro", "batch_match", "ratio"), True),
     ("policy cached / uncached", ("micro", "policy_decision", "ratio"), True),
     ("decode / orjson only", ("micro", "read_decode", "ratio"), True),
@@ -119,6 +120,20 @@ def markdown(result: dict[str, Any], comparison: list[dict[str, Any]]) -> str:
             f"({load['fixed_rate']['alerts_received']:,} alerts)",
             f"- the worker's own view (read time, and broker append time, to acknowledged alert): "
             f"{load['fixed_rate'].get('worker_side', {})}",
+        ]
+        eos = load.get("exactly_once")
+        if eos:
+            elat, cost = eos["fixed_rate"]["latency_ms"], load["exactly_once_over_at_least_once"]
+            cpu = cost.get("cpu_s_per_100k")
+            lines.append(
+                f"- exactly once (the default; the lines above are at least once): "
+                f"{eos['pipeline_saturation']['reads_per_s']:,.0f} reads/s at saturation "
+                f"({cost['saturation_reads_per_s']:.2f}x at least once"
+                + (f", {cpu:.2f}x its CPU per read" if cpu else "")
+                + f"); read→alert p50 {elat['p50']:.1f} ms, p95 {elat['p95']:.1f}, p99 {elat['p99']:.1f}, "
+                f"p99.9 {elat['p99.9']:.1f}, max {elat['max']:.1f} ({eos['fixed_rate']['alerts_received']:,} alerts)"
+            )
+        lines += [
             "",
             "![latency](latency.png)",
             "![throughput](throughput.png)",

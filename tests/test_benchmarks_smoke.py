@@ -38,6 +38,12 @@ def test_smoke_run_writes_results_plots_and_comparison(kafka_bootstrap: str, tmp
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (tmp_path / "summary.md").read_text()
     assert "## On the broker" in summary and "read→alert latency" in summary
+    # each guarantee measured on the same reads, and what exactly once costs
+    eos = load["exactly_once"]
+    assert eos["guarantee"] == "exactly_once" and eos["pipeline_saturation"]["reads"] > 0
+    assert eos["fixed_rate"]["alerts_received"] > 0
+    assert load["exactly_once_over_at_least_once"]["saturation_reads_per_s"] > 0
+    assert "exactly once (the default" in summary
     baseline = ROOT / "benchmarks" / "baseline.json"
     assert baseline.exists(), "commit a baseline: python -m benchmarks.run --save-baseline"
     rows = compare(result, orjson.loads(baseline.read_bytes()))

@@ -84,7 +84,9 @@ class Settings(BaseSettings):
         ge=1000,
         description="a silent worker loses its partitions after this (the broker's minimum: 6000)",
     )
-    heartbeat_interval_ms: int = Field(2000, ge=100, description="heartbeats to the group (a third of the session)")
+    heartbeat_interval_ms: int = Field(
+        1000, ge=100, description="heartbeats to the group: how soon a worker hears of a rebalance"
+    )
     group_instance_id: str = Field(
         "",
         description="static group membership: a worker restarted within the session keeps its partitions "
