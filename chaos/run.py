@@ -211,6 +211,19 @@ class Run:
         }
 
 
+def broken(run: Run, exc: Exception) -> dict[str, Any]:
+    """A run whose harness raised: no counts, one failure naming the exception."""
+    empty = {"expected": 0, "found": 0, "lost": 0, "duplicated": 0, "unexpected": 0}
+    return {
+        "scenario": run.scenario.name, "guarantee": run.guarantee, "fault": run.scenario.description,
+        "target_s": run.scenario.target_s, "complete": False,
+        "counts": {k: dict(empty) for k in ("alerts", "audits", "dead_letters")},
+        "longest_gap_s": 0.0, "max_read_to_alert_s": 0.0, "alerts_per_second": [],
+        "notes": {**run.notes, "checks": {f"the run completed ({type(exc).__name__}: {exc})": False}},
+        "prefix": run.prefix,
+    }  # fmt: skip
+
+
 def verdict(result: dict[str, Any]) -> list[str]:
     """Why a run fails (empty when it passes)."""
     why = []
@@ -253,6 +266,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 run = Run(scenarios.ALL[name], guarantee, cluster, work, args.rate)
                 try:
                     result = await run.execute(pre_s, post_s)
+                except Exception as exc:  # the harness itself failed: reported, and the suite goes on
+                    result = broken(run, exc)
                 finally:
                     for w in run.workers.values():
                         if w.alive():

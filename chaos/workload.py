@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 import yaml
+from aiokafka.errors import KafkaError
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry
@@ -114,7 +115,10 @@ class Workload:
                 due = int(min(elapsed + 0.02, seconds) * self.rate) - done
                 for key, value in self._messages(max(0, due)):
                     topic = self.names.reads_for(agency_of_camera(key))
-                    pending.append(await producer.send(topic, value, key=key))
+                    try:
+                        pending.append(await producer.send(topic, value, key=key))
+                    except KafkaError:  # every broker down: the producer's buffer times out
+                        self.failed += 1
                     done += 1
                 await asyncio.sleep(0.02)
             results = await asyncio.gather(*pending, return_exceptions=True)

@@ -42,7 +42,7 @@ T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0  # one transactional call (init, offsets, commit, abort) waits this long at most
 # a restarted broker is tried again within a second, not after librdkafka's backoff of up to 10 s
 FAILOVER = {"reconnect.backoff.max.ms": 1000}
-SEND_DEADLINE_S = 6.0  # a batch's produce calls and offsets normally take milliseconds: past this, stuck
+SEND_DEADLINE_S = 3.0  # a batch's produce calls and offsets take milliseconds: past this (100x), stuck
 COMMIT_RETRIES = 3  # a retriable commit error (a timeout) is retried this often before the batch is aborted
 
 
