@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from streams.errors import AccessDeniedError, BrokerUnavailableError, PlatewatchError
@@ -63,9 +63,28 @@ class TransactionalReadProcessor(ProcessorBase):
         self._logged_errors: dict[int, float] = {}  # error code: when last logged
         self._positions: dict[tuple[str, int], int] = {}  # committed offsets, for the lag gauges
         self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
+        self._recovery = BlockingLane("rdkafka-recovery")  # the producer's registration and aborts
 
-    async def _call(self, fn: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
-        return await self._lane.call(fn, *args, deadline=deadline)
+    async def _call(
+        self, fn: Callable[..., T], *args: Any, deadline: float | None = None, lane: BlockingLane | None = None
+    ) -> T:
+        return await (lane or self._lane).call(fn, *args, deadline=deadline)
+
+    async def _pumping(self, work: Awaitable[T]) -> T:
+        """Recover the producer (on its own lane) while the consumer is served: a rebalance the group
+        starts meanwhile (a broker failover moves the group coordinator) completes without waiting
+        for this worker. What is consumed meanwhile is dropped: the rewind that follows reads it again."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                if self.consumer is None:
+                    await asyncio.wait({task}, timeout=0.1)
+                    continue
+                with contextlib.suppress(LaneWedgedError):
+                    await self._call(self.consumer.consume, 1000, 0.1, deadline=CALL_TIMEOUT_S)
+            return await task
+        finally:
+            task.cancel()
 
     async def connect(self) -> None:
         """The transactional producer, registered with the transaction coordinator (one attempt: the
@@ -89,14 +108,16 @@ class TransactionalReadProcessor(ProcessorBase):
         )
         bootstrap = self.settings.bootstrap_servers
         try:
-            await self._call(producer.list_topics, None, 2.0)  # an unreachable broker fails here, quickly
+            # an unreachable broker fails here, quickly
+            await self._call(producer.list_topics, None, 2.0, lane=self._recovery)
         except confluent_kafka.KafkaException as exc:
             err = exc.args[0]
             if err.code() == confluent_kafka.KafkaError._AUTHENTICATION:
                 raise PlatewatchError(f"Kafka at {bootstrap} refused the credentials: {err.str()}") from None
             raise BrokerUnavailableError(f"Kafka at {bootstrap} unreachable") from None
         try:
-            await self._call(producer.init_transactions, CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 5)
+            await self._call(producer.init_transactions, CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 5,
+                             lane=self._recovery)  # fmt: skip
         except confluent_kafka.KafkaException as exc:
             err = exc.args[0]
             if err.code() == confluent_kafka.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
@@ -219,7 +240,7 @@ class TransactionalReadProcessor(ProcessorBase):
         delay = 0.2
         while not self._stopping:
             try:
-                await self.connect()
+                await self._pumping(self.connect())
                 await self._call(self._rewind, deadline=CALL_TIMEOUT_S + 5)
                 return
             except FencedError:
@@ -235,7 +256,8 @@ class TransactionalReadProcessor(ProcessorBase):
         delay = 0.2
         while True:
             try:
-                await self._call(self._abort_and_rewind, deadline=CALL_TIMEOUT_S + 5)
+                await self._pumping(self._call(self._abort, deadline=CALL_TIMEOUT_S + 5, lane=self._recovery))
+                await self._call(self._rewind, deadline=CALL_TIMEOUT_S + 5)
                 return
             except FencedError as exc:
                 await self._recover_fatal(exc)
@@ -290,9 +312,8 @@ class TransactionalReadProcessor(ProcessorBase):
         if err is not None:
             self.metrics.produce_errors.inc()
 
-    def _abort_and_rewind(self) -> None:
-        """Discard the batch's outputs and go back to the committed offsets of every assigned partition
-        (a zombie's assignment may be gone already: it rejoins on its next consume)."""
+    def _abort(self) -> None:
+        """Discard the batch's outputs (then `_rewind`)."""
         import confluent_kafka  # noqa: PLC0415
 
         try:
@@ -301,9 +322,10 @@ class TransactionalReadProcessor(ProcessorBase):
             if exc.args[0].fatal():
                 raise FencedError(f"transactional producer fenced: {exc.args[0].str()}") from None
             raise
-        self._rewind()
 
     def _rewind(self) -> None:
+        """Go back to the committed offsets of every assigned partition (a zombie's assignment may be
+        gone already: it rejoins on its next consume)."""
         import confluent_kafka  # noqa: PLC0415
 
         assignment = self.consumer.assignment()
@@ -370,6 +392,7 @@ class TransactionalReadProcessor(ProcessorBase):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._call(self.producer.flush, 5), 10)
         self._lane.close()
+        self._recovery.close()
 
 
 def _abort_reason(exc: BaseException) -> str:
