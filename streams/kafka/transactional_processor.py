@@ -34,6 +34,7 @@ from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
 from streams.kafka.rd_records import RdRecord, split_messages
+from streams.kafka.transaction_errors import FencedError, abort_reason, describe
 from streams.pipeline.counts import InputRange
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,6 @@ CALL_TIMEOUT_S = 10.0  # one transactional call (init, offsets, commit, abort) w
 FAILOVER = {"reconnect.backoff.max.ms": 1000}
 SEND_DEADLINE_S = 3.0  # a batch's produce calls and offsets take milliseconds: past this (100x), stuck
 COMMIT_RETRIES = 3  # a retriable commit error (a timeout) is retried this often before the batch is aborted
-
-
-class FencedError(PlatewatchError):
-    """Another producer took this worker's transactional id: this process must stop."""
 
 
 class TransactionalReadProcessor(ProcessorBase):
@@ -208,10 +205,10 @@ class TransactionalReadProcessor(ProcessorBase):
             await self._replace_producer()
             return
         except Exception as exc:
-            reason = _abort_reason(exc)
+            reason = abort_reason(exc)
             self.metrics.transaction_aborts.labels(reason).inc()
             log.warning("batch transaction aborted (%s: %s); re-reading from the committed offsets",
-                        reason, _describe(exc))  # fmt: skip
+                        reason, describe(exc))  # fmt: skip
             await self._abort_and_rewind_until_done()
             return
         for r in ranges:
@@ -246,7 +243,7 @@ class TransactionalReadProcessor(ProcessorBase):
             except FencedError:
                 raise
             except Exception as exc:
-                log.warning("the transactional producer could not be replaced (%s); retrying", _describe(exc))
+                log.warning("the transactional producer could not be replaced (%s); retrying", describe(exc))
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
 
@@ -267,9 +264,9 @@ class TransactionalReadProcessor(ProcessorBase):
                 return
             except Exception as exc:
                 if self._stopping:  # the broker aborts it after transaction_timeout_ms; re-read on restart
-                    log.warning("stopping with a batch transaction not aborted (%s)", _describe(exc))
+                    log.warning("stopping with a batch transaction not aborted (%s)", describe(exc))
                     return
-                log.warning("aborting the batch transaction failed (%s); retrying", _describe(exc))
+                log.warning("aborting the batch transaction failed (%s); retrying", describe(exc))
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
 
@@ -393,18 +390,3 @@ class TransactionalReadProcessor(ProcessorBase):
                 await asyncio.wait_for(self._call(self.producer.flush, 5), 10)
         self._lane.close()
         self._recovery.close()
-
-
-def _abort_reason(exc: BaseException) -> str:
-    """A label with a bounded set of values: the librdkafka error name, or the exception's class."""
-    args = getattr(exc, "args", ())
-    if args and hasattr(args[0], "name"):
-        return str(args[0].name())
-    return type(exc).__name__
-
-
-def _describe(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
-    if args and hasattr(args[0], "str"):
-        return str(args[0].str())
-    return str(exc)
