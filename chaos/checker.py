@@ -147,7 +147,7 @@ def timing(expected: Expected, found: Found, fault_ms: int, end_ms: int) -> dict
     """After the fault: the longest time without any alert (until the last read was produced), and the
     longest a read waited for its alert (what a dispatcher feels: alerts resumed within this)."""
     times = sorted(t for t, _ in found.alert_times if fault_ms <= t)
-    marks = [fault_ms, *[t for t in times if t <= end_ms]]
+    marks = [fault_ms, *[t for t in times if t <= end_ms], end_ms]  # a stall that never recovers counts whole
     gaps = [b - a for a, b in itertools.pairwise(marks)]
     delays = [
         t - expected.read_time_ms[read_id]

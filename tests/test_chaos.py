@@ -1,5 +1,5 @@
 """The chaos suite: its checker on hand-made outputs, and its short version on a real three-node cluster
-(worker SIGKILL and poison pills, exactly once), so the suite runs on every change and cannot rot."""
+(worker SIGKILL, a zombie worker and poison pills, exactly once), so the suite runs on every change and cannot rot."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_the_checker_counts_lost_duplicated_and_unexpected_records() -> None:
     assert counts["audits"] == {"expected": 1, "found": 1, "lost": 0, "duplicated": 0, "unexpected": 0}
     assert not complete(expected, found)
     t = timing(expected, found, fault_ms=4000, end_ms=10_000)
-    assert t["longest_gap_s"] == 5.0  # from the fault (4 s) to the next alert (9 s)
+    assert t["longest_gap_s"] == 5.0  # from the fault (4 s) to the next alert (9 s); then 1 s to the end
     assert t["max_read_to_alert_s"] == 4.0  # r2, read at 5 s, alerted at 9 s (r1 was read before the fault)
     result = {"guarantee": "exactly_once", "counts": counts, "target_s": 3.0, "notes": {}, **t}
     assert verdict(result) == [
@@ -45,7 +45,7 @@ def test_short_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     runs = json.loads((tmp_path / "chaos.json").read_text())["runs"]
     assert {(r["scenario"], r["guarantee"]) for r in runs} == {
-        ("worker_kill", "exactly_once"), ("poison_pills", "exactly_once"),
+        ("worker_kill", "exactly_once"), ("worker_zombie", "exactly_once"), ("poison_pills", "exactly_once"),
     }  # fmt: skip
     for r in runs:
         assert r["complete"] and r["failures"] == []

@@ -35,14 +35,13 @@ from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
 from streams.kafka.rd_records import RdRecord, split_messages
 from streams.kafka.transaction_errors import FencedError, abort_reason, describe
+from streams.kafka.transactional_config import consumer_properties, producer_properties
 from streams.pipeline.counts import InputRange
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0  # one transactional call (init, offsets, commit, abort) waits this long at most
-# a restarted broker is tried again within a second, not after librdkafka's backoff of up to 10 s
-FAILOVER = {"reconnect.backoff.max.ms": 1000}
 SEND_DEADLINE_S = 3.0  # a batch's produce calls and offsets take milliseconds: past this (100x), stuck
 COMMIT_RETRIES = 3  # a retriable commit error (a timeout) is retried this often before the batch is aborted
 
@@ -77,8 +76,8 @@ class TransactionalReadProcessor(ProcessorBase):
                 if self.consumer is None:
                     await asyncio.wait({task}, timeout=0.1)
                     continue
-                with contextlib.suppress(LaneWedgedError):
-                    await self._call(self.consumer.consume, 1000, 0.1, deadline=CALL_TIMEOUT_S)
+                # no deadline: a consume abandoned and returning after the rewind would skip records
+                await self._call(self.consumer.consume, 1000, 0.1)
             return await task
         finally:
             task.cancel()
@@ -90,19 +89,7 @@ class TransactionalReadProcessor(ProcessorBase):
             return
         import confluent_kafka  # noqa: PLC0415 (the at-least-once worker does without librdkafka)
 
-        producer = self.clients.rdkafka_producer(
-            **{
-                "transactional.id": self.transactional_id,
-                "transaction.timeout.ms": self.settings.transaction_timeout_ms,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 2,
-                "batch.size": 512 * 1024,
-                "partitioner": "murmur2_random",  # Java's partitioner: keys land where batch_send puts them
-                "socket.timeout.ms": min(60_000, self.settings.transaction_timeout_ms),
-                **FAILOVER,
-            }
-        )
+        producer = self.clients.rdkafka_producer(**producer_properties(self.settings, self.transactional_id))
         bootstrap = self.settings.bootstrap_servers
         try:
             # an unreachable broker fails here, quickly
@@ -123,26 +110,7 @@ class TransactionalReadProcessor(ProcessorBase):
         self.producer = producer
 
     def _new_consumer(self) -> Any:
-        s = self.settings
-        properties: dict[str, Any] = {
-            "group.id": s.group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "fetch.wait.max.ms": max(1, s.batch_wait_ms),
-            "max.partition.fetch.bytes": 4 * 1024 * 1024,
-            "fetch.queue.backoff.ms": 10,  # librdkafka's default (1000 ms) stalls a fast consumer
-            "session.timeout.ms": s.session_timeout_ms,
-            "heartbeat.interval.ms": s.heartbeat_interval_ms,
-            "topic.metadata.refresh.interval.ms": 10_000,  # a new agency's input topic within seconds
-            # a lost group coordinator is looked up again within a second (a tenth of this), not a minute
-            "coordinator.query.interval.ms": 10_000,
-            **FAILOVER,
-        }
-        if s.group_instance_id:
-            properties["group.instance.id"] = s.group_instance_id
-        return self.clients.rdkafka_consumer(**properties)
+        return self.clients.rdkafka_consumer(**consumer_properties(self.settings))
 
     async def run(self) -> None:
         await self.replica.caught_up.wait()
@@ -194,7 +162,7 @@ class TransactionalReadProcessor(ProcessorBase):
         by_topic = batch_outputs(result, ranges, self.names, int(time.time() * 1000))
         try:
             await self._call(self._send, by_topic, ranges, deadline=SEND_DEADLINE_S)
-            await self._call(self._commit, deadline=(CALL_TIMEOUT_S + 1) * (COMMIT_RETRIES + 1))
+            await self._call(self._commit, self.producer, deadline=(CALL_TIMEOUT_S + 1) * (COMMIT_RETRIES + 1))
         except FencedError as exc:
             await self._recover_fatal(exc)
             return
@@ -238,24 +206,24 @@ class TransactionalReadProcessor(ProcessorBase):
         while not self._stopping:
             try:
                 await self._pumping(self.connect())
-                await self._call(self._rewind, deadline=CALL_TIMEOUT_S + 5)
-                return
+                break
             except FencedError:
                 raise
             except Exception as exc:
                 log.warning("the transactional producer could not be replaced (%s); retrying", describe(exc))
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
+        await self._rewind_until_done()
 
     async def _abort_and_rewind_until_done(self) -> None:
         """Abort and rewind, retried while the brokers cannot answer (a cluster restart): the worker
         never goes on past a batch whose transaction is not settled."""
-        delay = 0.2
+        delay, failures = 0.2, 0
+        producer = self.producer
         while True:
             try:
-                await self._pumping(self._call(self._abort, deadline=CALL_TIMEOUT_S + 5, lane=self._recovery))
-                await self._call(self._rewind, deadline=CALL_TIMEOUT_S + 5)
-                return
+                await self._pumping(self._call(self._abort, producer, deadline=CALL_TIMEOUT_S + 5, lane=self._recovery))
+                break
             except FencedError as exc:
                 await self._recover_fatal(exc)
                 return
@@ -266,7 +234,25 @@ class TransactionalReadProcessor(ProcessorBase):
                 if self._stopping:  # the broker aborts it after transaction_timeout_ms; re-read on restart
                     log.warning("stopping with a batch transaction not aborted (%s)", describe(exc))
                     return
+                failures += 1
+                if failures >= 3:  # e.g. a commit that gave up mid-way: the producer refuses to abort
+                    log.warning("the batch transaction could not be aborted (%s); replacing the producer",
+                                describe(exc))  # fmt: skip
+                    await self._replace_producer()
+                    return
                 log.warning("aborting the batch transaction failed (%s); retrying", describe(exc))
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+        await self._rewind_until_done()
+
+    async def _rewind_until_done(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            try:
+                await self._call(self._rewind)  # no deadline: a late rewind would undo newer batches
+                return
+            except Exception as exc:
+                log.warning("going back to the committed offsets failed (%s); retrying", describe(exc))
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
 
@@ -290,12 +276,14 @@ class TransactionalReadProcessor(ProcessorBase):
         offsets = [confluent_kafka.TopicPartition(r.topic, r.partition, r.last_offset + 1) for r in ranges]
         producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), SEND_DEADLINE_S - 1)
 
-    def _commit(self) -> None:
+    def _commit(self, producer: Any) -> None:
+        """Commit the batch's transaction, on the producer that began it (a call abandoned past its
+        deadline must not touch the producer that replaced it)."""
         import confluent_kafka  # noqa: PLC0415
 
         for attempt in range(COMMIT_RETRIES + 1):
             try:
-                self.producer.commit_transaction(CALL_TIMEOUT_S)
+                producer.commit_transaction(CALL_TIMEOUT_S)
                 return
             except confluent_kafka.KafkaException as exc:
                 err = exc.args[0]
@@ -309,12 +297,12 @@ class TransactionalReadProcessor(ProcessorBase):
         if err is not None:
             self.metrics.produce_errors.inc()
 
-    def _abort(self) -> None:
-        """Discard the batch's outputs (then `_rewind`)."""
+    def _abort(self, producer: Any) -> None:
+        """Discard the batch's outputs (then `_rewind`), on the producer that began the batch."""
         import confluent_kafka  # noqa: PLC0415
 
         try:
-            self.producer.abort_transaction(CALL_TIMEOUT_S)
+            producer.abort_transaction(CALL_TIMEOUT_S)
         except confluent_kafka.KafkaException as exc:
             if exc.args[0].fatal():
                 raise FencedError(f"transactional producer fenced: {exc.args[0].str()}") from None
@@ -329,10 +317,11 @@ class TransactionalReadProcessor(ProcessorBase):
         if not assignment:
             return
         for tp in self.consumer.committed(assignment, CALL_TIMEOUT_S):
-            if tp.offset < 0:
+            if tp.error is not None:
+                raise confluent_kafka.KafkaException(tp.error)  # retried: never guess a position
+            if tp.offset < 0:  # nothing committed yet: where auto.offset.reset=earliest starts
                 tp.offset = confluent_kafka.OFFSET_BEGINNING
-            with contextlib.suppress(confluent_kafka.KafkaException):
-                self.consumer.seek(tp)
+            self.consumer.seek(tp)
 
     def _open_circuit(self, ranges: Sequence[InputRange]) -> None:
         """Too many internal errors: a bug, not bad input. Nothing of this batch is sent; its partitions
