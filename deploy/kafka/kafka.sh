@@ -122,10 +122,11 @@ transaction.state.log.num.partitions=4
 # mid-batch holds back read_committed readers (dispatch, the audit sink) for its transaction timeout
 # (6 s, the session timeout) plus this, not plus 10 s (docs/architecture.md, "Exactly once")
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
-# a broker that dies without a word (SIGKILL, power) is declared dead after 4 s of missed heartbeats, not
-# Kafka's 9 s, so its partitions' leaders move within the workers' failover target (docs/architecture.md)
-broker.heartbeat.interval.ms=1000
-broker.session.timeout.ms=4000
+# a broker that dies without a word (SIGKILL, power) is declared dead after 2.5 s of missed heartbeats, not
+# Kafka's 9 s: its partitions' leaders and group coordinators move before the workers' 6 s sessions end, so
+# they keep their group membership and no rebalance is needed (docs/architecture.md)
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=2500
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$(( rf > 1 ? 2 : 1 ))
 group.initial.rebalance.delay.ms=0
