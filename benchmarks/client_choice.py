@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import gc
 import hashlib
 import os
 import platform
@@ -43,9 +42,11 @@ from typing import Any
 
 import orjson
 
+from benchmarks.peers.common import peak_rss_mb, threads
 from streams.kafka.batch_send import OutRecord, enqueue_all
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_records
+from streams.kafka.processor_base import freeze_long_lived
 from streams.kafka.rd_records import RdRecord
 from streams.kafka.topic_setup import create_topics, topic_specs
 from streams.ops.settings import Settings, build_settings
@@ -190,34 +191,15 @@ class Timer:
             "seconds_from_assign": now - self.a0,
             "reads_per_s_from_assign": reads / (now - self.a0),
             "cpu_s_per_100k_from_assign": (cpu_now - self.ca0) / reads * 100_000,
-            "threads": _threads(),  # while the clients are open: librdkafka's own threads show here
+            "threads": threads(),  # while the clients are open: librdkafka's own threads show here
         }
-
-
-def _tune_gc() -> None:
-    """What the worker does before consuming (read_processor.run): same for every variant."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 async def aiokafka_raw(clients: KafkaClients, topic: str, expect: int, *, check_crcs: bool = True) -> dict[str, Any]:
     consumer = await clients.start(clients.consumer(**AIOKAFKA_CONSUMER, check_crcs=check_crcs))
     try:
         partitions = await clients.topic_partitions(topic, wait_s=10)
-        _tune_gc()
+        freeze_long_lived()
         timer, count = Timer(), 0
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -246,7 +228,7 @@ async def rdkafka_raw(clients: KafkaClients, topic: str, expect: int, *, default
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rdkafka")
     try:
         partitions = _rd_partitions(consumer, topic)
-        _tune_gc()
+        freeze_long_lived()
         timer, count = Timer(), 0
         consumer.assign(
             [confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in partitions]
@@ -334,7 +316,7 @@ async def aiokafka_pipeline(clients: KafkaClients, names: TopicNames, expect: in
         partitions = await clients.topic_partitions(names.plate_reads, wait_s=10)
         for topic in {names.share_audit, names.dlq, *(names.alerts(a.ori) for a in _registry())}:
             await producer.partitions_for(topic)  # metadata before the clock starts, as librdkafka has it
-        _tune_gc()
+        freeze_long_lived()
         timer, count = Timer(), 0
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -393,7 +375,7 @@ async def rdkafka_pipeline(clients: KafkaClients, names: TopicNames, expect: int
         partitions = _rd_partitions(consumer, names.plate_reads)
         for topic in {names.share_audit, names.dlq, *(names.alerts(a.ori) for a in _registry())}:
             _rd_partitions(producer, topic)  # metadata before the clock starts
-        _tune_gc()
+        freeze_long_lived()
         timer, count = Timer(), 0
         consumer.assign(
             [confluent_kafka.TopicPartition(names.plate_reads, p, confluent_kafka.OFFSET_BEGINNING) for p in partitions]
@@ -493,14 +475,7 @@ async def run_child(variant: str, bootstrap: str, prefix: str, expect: int, entr
         figures = await rdkafka_pipeline(clients, names, expect, entries)
     else:
         raise ValueError(f"unknown variant {variant}")
-    return {"variant": variant, **figures, "max_rss_mb": _peak_rss_mb()}
-
-
-def _threads() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 0
+    return {"variant": variant, **figures, "max_rss_mb": peak_rss_mb()}
 
 
 # ---- the benchmark: one topic, the variants interleaved, outputs checked -------------------------

@@ -148,11 +148,6 @@ class TransactionalReadProcessor(ProcessorBase):
             self._logged_errors[err.code()] = now
             log.warning("consume: %s", err.str())
 
-    def consumer_assignment(self) -> set[tuple[str, int]]:
-        if self.consumer is None:
-            return set()
-        return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-
     async def _process(self, records: list[RdRecord], ranges: list[InputRange]) -> None:
         started = time.monotonic()
         result = self.pipeline.process_isolating(records)
@@ -350,9 +345,9 @@ class TransactionalReadProcessor(ProcessorBase):
     def _report_lag(self) -> None:
         if self.consumer is None:
             return
-        for (topic, partition), position in list(self._positions.items()):
-            import confluent_kafka  # noqa: PLC0415
+        import confluent_kafka  # noqa: PLC0415
 
+        for (topic, partition), position in list(self._positions.items()):
             try:
                 _low, high = self.consumer.get_watermark_offsets(
                     confluent_kafka.TopicPartition(topic, partition), cached=True
