@@ -70,6 +70,17 @@ class Detail(NamedTuple):
     annotations: tuple[tuple[str, str], ...]
 
 
+class ColumnIds(NamedTuple):
+    """An entry's column values other than its plate and case number."""
+
+    list_ix: int
+    state: int
+    priority: int
+    window: int
+    detail: int
+    vehicle: int
+
+
 class EntryColumns:
     """Entries in column form: what loaders fill and a base segment is built from."""
 
@@ -133,6 +144,13 @@ class BaseSegment:
 
     def case(self, row: int) -> str:
         return bytes(self.cases[row]).decode()
+
+
+def distinct_sorted(codes: Codes) -> Codes:
+    """The distinct values of a sorted array (numpy's `unique` hashes: ten times slower on 10M codes)."""
+    if len(codes) < 2:
+        return codes.copy()
+    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
 
 
 def take_rows(b: BaseSegment, rows: npt.NDArray[np.intp]) -> BaseSegment:

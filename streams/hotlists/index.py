@@ -23,9 +23,11 @@ from streams.hotlists import live, views
 from streams.hotlists.columns import (
     BaseSegment,
     BitFilter,
+    ColumnIds,
     Detail,
     EntryColumns,
     concat_segments,
+    distinct_sorted,
     release_free_memory,
     take_rows,
 )
@@ -62,19 +64,32 @@ class HotlistIndex:
 
     def add_to_columns(self, cols: EntryColumns, entry: HotlistEntry) -> None:
         """Append one entry to `cols` (a loader's batch), interning its shared parts."""
-        s = self._state
+        list_ix, state, priority, window, detail, vehicle = self.column_ids(entry)
         cols.plates.append(entry.plate)
-        cols.lists.append(s.ensure_list(entry.list_id))
-        cols.states.append(s.state_id(entry.state))
-        if entry.priority is not None and not 0 <= entry.priority <= 100:
-            raise ValueError(f"entry priority must be 0..100, got {entry.priority}")
-        cols.priorities.append(LIST_PRIORITY if entry.priority is None else entry.priority)
-        cols.windows.append(s.windows.id_of((entry.effective, entry.expiry)))
-        detail = Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
-        cols.details.append(s.details.id_of(detail))
-        cols.vehicles.append(s.vehicles.id_of(entry.vehicle))
+        cols.lists.append(list_ix)
+        cols.states.append(state)
+        cols.priorities.append(priority)
+        cols.windows.append(window)
+        cols.details.append(detail)
+        cols.vehicles.append(vehicle)
         assert isinstance(cols.cases, list), "entries cannot be appended to array-built columns"
         cols.cases.append(entry.case_number.encode())
+
+    def column_ids(self, entry: HotlistEntry) -> ColumnIds:
+        """The entry's column values but plate and case: list, state, priority and interned ids.
+        Raises ValueError for a priority out of range or a 256th state."""
+        s = self._state
+        if entry.priority is not None and not 0 <= entry.priority <= 100:
+            raise ValueError(f"entry priority must be 0..100, got {entry.priority}")
+        detail = Detail(entry.category, entry.ncic_code, entry.owner_ori, entry.note, entry.annotations)
+        return ColumnIds(
+            s.ensure_list(entry.list_id),
+            s.state_id(entry.state),
+            LIST_PRIORITY if entry.priority is None else entry.priority,
+            s.windows.id_of((entry.effective, entry.expiry)),
+            s.details.id_of(detail),
+            s.vehicles.id_of(entry.vehicle),
+        )
 
     def load_entries(self, entries: Iterable[HotlistEntry], *, replace_lists: Iterable[str] = ()) -> None:
         """Bulk-load entries (a loader's output); see `load`."""
@@ -106,17 +121,25 @@ class HotlistIndex:
         )
         # one entry per key, the newest winning: sort by key, then by arrival, keep each key's last
         n = len(base.codes)
-        arrival = np.arange(n)
-        order = np.lexsort((arrival, base.states, base.lists, base.codes))
+        order = np.argsort(base.codes, kind="stable")  # rows are in arrival order: stable keeps it
+        sorted_codes = base.codes[order]
+        shared = sorted_codes[1:] == sorted_codes[:-1]
+        if shared.any():  # the few runs of one code: order them by list, state, arrival
+            in_run = np.zeros(n, np.bool_)
+            in_run[1:] |= shared
+            in_run[:-1] |= shared
+            span = np.flatnonzero(in_run)
+            rows = order[span]
+            order[span] = rows[np.lexsort((rows, base.states[rows], base.lists[rows], base.codes[rows]))]
         sorted_key = np.stack([base.codes[order], base.lists[order], base.states[order]])
         last = np.ones(n, np.bool_)
         if n > 1:
             last[:-1] = (sorted_key[:, 1:] != sorted_key[:, :-1]).any(axis=0)
         final = order[last]
         base = take_rows(base, final)
-        exact = BitMap64(np.unique(base.codes))
+        exact = BitMap64(distinct_sorted(base.codes))  # sorted by code above
         folded_all = s.fold_codes(base.codes)
-        folded_codes = np.unique(folded_all)
+        folded_codes = distinct_sorted(np.sort(folded_all))
         folded = BitMap64(folded_codes)
         tol2 = s.tol2_bitmap(base, folded_all)
         exact_filter, folded_filter = BitFilter(), BitFilter()

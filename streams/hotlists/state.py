@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from pyroaring import BitMap64
 
-from streams.hotlists.columns import BaseSegment, BitFilter, Detail, Interned
+from streams.hotlists.columns import BaseSegment, BitFilter, Detail, Interned, distinct_sorted
 from streams.hotlists.model import FOREVER, NO_TIME, HotlistEntry, HotlistInfo, Vehicle
 from streams.plates.codes import Codes, OcrClasses, codes_to_digits, decode_plate, digits_to_codes, encode_plate
 
@@ -98,7 +98,7 @@ class IndexState:
         if not tol2_lists:
             return BitMap64()
         rows = base.alive & np.isin(base.lists, np.array(tol2_lists, np.uint16))
-        out = BitMap64(np.unique(folded_all[rows]))
+        out = BitMap64(distinct_sorted(np.sort(folded_all[rows])))
         for e in self.delta.values():
             if self.infos[self.list_ix[e.list_id]].ocr_tolerance >= 2:
                 out.add(encode_plate(self.ocr.fold(e.plate)))

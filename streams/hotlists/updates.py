@@ -25,14 +25,14 @@ def update_key(list_id: str, state: str, plate: str) -> bytes:
     return f"{list_id}|{state}|{plate}".encode()
 
 
-_CANONICAL_KEY = re.compile(r"([^|]+)\|([A-Z]{2}|)\|([A-Z0-9]{1,10})")
+CANONICAL_KEY = re.compile(r"([^|]+)\|([A-Z]{2}|)\|([A-Z0-9]{1,10})")
 
 
 def parse_key(key: bytes) -> tuple[str, str, str]:
     """The (list, state, plate) of a record key; plate and state must be canonical, as
     `update_key` writes them (a replica checks 10 million keys at start-up: one regex each)."""
     try:
-        match = _CANONICAL_KEY.fullmatch(key.decode())
+        match = CANONICAL_KEY.fullmatch(key.decode())
     except UnicodeDecodeError:
         match = None
     if match is None:
@@ -85,7 +85,7 @@ def encode_tombstone(list_id: str, state: str, plate: str) -> tuple[bytes, None]
 Bounded = Annotated[int, msgspec.Meta(ge=0, le=FOREVER)]
 
 
-class _VehicleDoc(msgspec.Struct, gc=False):
+class _VehicleDoc(msgspec.Struct, gc=False, frozen=True):  # frozen: hashable, a cache key in catch-up
     year: str = ""
     make: str = ""
     model: str = ""
@@ -93,7 +93,7 @@ class _VehicleDoc(msgspec.Struct, gc=False):
     colour: str = ""
 
 
-class _EntryDoc(msgspec.Struct, gc=False):
+class EntryDoc(msgspec.Struct, gc=False):
     plate: str
     state: str = ""
     category: str = ""
@@ -118,32 +118,19 @@ class _ListDoc(msgspec.Struct, gc=False):
     category: str = ""
 
 
-class _UpdateDoc(msgspec.Struct, gc=False, forbid_unknown_fields=True):
-    entry: _EntryDoc
+class UpdateDoc(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    entry: EntryDoc
     list: _ListDoc | None = None
 
 
 # msgspec: decode and type-check in one C pass; a replica replays 10 million of these at start-up
-_DECODER = msgspec.json.Decoder(_UpdateDoc)
+UPDATE_DECODER = msgspec.json.Decoder(UpdateDoc)
 _NO_VEHICLE = Vehicle()
 
 
-def decode_update(
-    key: bytes, value: bytes | None
-) -> tuple[tuple[str, str, str], HotlistEntry | None, HotlistInfo | None]:
-    """Key, entry (None for a tombstone) and optional list settings of one record."""
-    list_id, state, plate = parse_key(key)
-    if value is None:
-        return (list_id, state, plate), None, None
-    try:
-        doc = _DECODER.decode(value)
-    except msgspec.DecodeError as exc:
-        raise UpdateError(f"hotlist update for {list_id}|{state}|{plate} is malformed: {exc}") from None
-    body = doc.entry
-    if body.plate != plate or body.state != state:
-        raise UpdateError(f"record key {key!r} does not match its entry ({body.plate!r}, {body.state!r})")
+def entry_of(list_id: str, state: str, plate: str, body: EntryDoc) -> HotlistEntry:
     v = body.vehicle
-    entry = HotlistEntry(
+    return HotlistEntry(
         list_id,
         plate,
         state,
@@ -158,6 +145,23 @@ def decode_update(
         body.note,
         tuple(body.annotations.items()),
     )
+
+
+def decode_update(
+    key: bytes, value: bytes | None
+) -> tuple[tuple[str, str, str], HotlistEntry | None, HotlistInfo | None]:
+    """Key, entry (None for a tombstone) and optional list settings of one record."""
+    list_id, state, plate = parse_key(key)
+    if value is None:
+        return (list_id, state, plate), None, None
+    try:
+        doc = UPDATE_DECODER.decode(value)
+    except msgspec.DecodeError as exc:
+        raise UpdateError(f"hotlist update for {list_id}|{state}|{plate} is malformed: {exc}") from None
+    body = doc.entry
+    if body.plate != plate or body.state != state:
+        raise UpdateError(f"record key {key!r} does not match its entry ({body.plate!r}, {body.state!r})")
+    entry = entry_of(list_id, state, plate, body)
     info = None
     if doc.list is not None:
         lst = doc.list

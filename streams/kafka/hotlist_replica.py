@@ -1,7 +1,9 @@
 """Every worker's copy of the hotlists: the whole compacted hotlist-updates topic, replayed into the index.
 
 Catch-up replays the topic into one bulk load (a fresh worker of 10 million entries must not pay a
-per-record index update); afterwards each record is applied as it arrives. The worker takes no reads
+per-record index update): librdkafka reads it (hotlist_catch_up.py) and the records are decoded a
+batch at a time into columns (update_batches.py). Afterwards aiokafka follows the topic and each record
+is applied as it arrives. The worker takes no reads
 until the replica has caught up with the end offsets it saw at start: a read matched against half a
 hotlist would silently miss hits.
 """
@@ -9,18 +11,19 @@ hotlist would silently miss hits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
-from streams.hotlists.columns import EntryColumns
 from streams.hotlists.index import HotlistIndex
-from streams.hotlists.updates import UpdateError, apply_update, decode_update
+from streams.hotlists.update_batches import UpdateStager
+from streams.hotlists.updates import UpdateError, apply_update
 from streams.kafka.clients import KafkaClients
-from streams.kafka.replay import read_to_end
+from streams.kafka.hotlist_catch_up import replay_to_end
 
 log = logging.getLogger(__name__)
 
@@ -113,33 +116,35 @@ class HotlistReplica:
         return self._partitions
 
     async def _catch_up(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-        cols = self.index.columns()
-        tombstoned: set[tuple[str, str, str]] = set()
+        """Replay the topic to the end offsets seen now (read_committed: its last stable offsets)
+        through librdkafka, staged in columns and loaded at once; then point `consumer` past it."""
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        stager = UpdateStager(self.index)
         rejected = 0
-        async for records in read_to_end(consumer, partitions):
-            for record in records:
-                rejected += not self._stage(record, cols, tombstoned)
-            self.records_replayed += len(records)
-            await asyncio.sleep(0)
-        self.index.load(cols)
-        for key in tombstoned:
-            self.index.remove(*key)
-        self.on_applied(len(cols), rejected)
 
-    def _stage(self, record: ConsumerRecord, cols: EntryColumns, tombstoned: set[tuple[str, str, str]]) -> bool:
+        def on_batch(records: list[tuple[bytes | None, bytes | None]], messages: list[Any]) -> None:
+            nonlocal rejected
+            for pos, exc in stager.stage(records):
+                rejected += 1
+                log.warning("hotlist update at offset %d refused: %s", messages[pos].offset(), _without_plate(exc))
+            self.records_replayed += len(records)
+
+        # millions of short-lived acyclic tuples: the cyclic collector would rescan the staged columns
+        # after every few thousand of them (a third of the catch-up's time); nothing here forms cycles
+        collecting = gc.isenabled()
+        gc.disable()
         try:
-            key, entry, info = decode_update(record.key or b"", record.value)
-        except UpdateError as exc:
-            log.warning("hotlist update at offset %d refused: %s", record.offset, _without_plate(exc))
-            return False
-        if entry is None:
-            tombstoned.add(key)
-            return True
-        tombstoned.discard(key)
-        if info is not None:
-            self.index.define_list(info)
-        self.index.add_to_columns(cols, entry)
-        return True
+            following = await replay_to_end(
+                self.clients, {(tp.topic, tp.partition): ends[tp] for tp in partitions}, on_batch
+            )
+            loaded = stager.finish()
+        finally:
+            if collecting:
+                gc.enable()
+        for tp in partitions:
+            consumer.seek(tp, following[(tp.topic, tp.partition)])
+        self.on_applied(loaded, rejected)
 
 
 def _without_plate(exc: Exception) -> str:
