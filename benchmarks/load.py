@@ -1,33 +1,38 @@
 """Load benchmark on the real broker: throughput at saturation, read-to-alert latency at a fixed
-rate, hotlist replication time, with two baselines measured in the same run on the same broker.
+rate, hotlist publication and replica catch-up, with the peers measured in the same run on the same topic.
 
-    python -m benchmarks.load --entries 10000000 --reads 200000 --rate 5000 --seconds 30
-
-(a) raw aiokafka `getmany` consume-only loop: the ceiling for a Python consumer;
-(b) a naive per-event faust agent with a Python set lookup: the framework's default;
-then the Platewatch worker (a separate process, as deployed) on the same reads.
+The reads go to the worker's own input topic. The peers (benchmarks/peers: a confluent-kafka batch
+loop, Quix Streams, faust with take(), raw aiokafka and librdkafka consumers, Kafka's JVM consumer) each
+read it as their own consumer group, their outputs checked; then the Platewatch worker (a separate
+process, as deployed) reads it under each guarantee, its alerts checked against the core pipeline
+(worker_outputs.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import os
 import re
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from benchmarks.peers.run import inputs_for, run_rounds, select, summarize
+from benchmarks.worker_outputs import alerts_on, difference, expected_alerts
 from streams.hotlists.index import HotlistIndex
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_records
-from streams.kafka.topic_setup import TopicSpec, create_topics, topic_specs
+from streams.kafka.topic_setup import create_topics, topic_specs
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import load_policy
@@ -46,53 +51,22 @@ class LoadParams:
     seconds: float
     hit_rate: float
     partitions: int = 3
+    peers: str | None = None  # comma-separated (benchmarks/peers/run.py); None: every peer
+    peer_rounds: int = 3
+    smoke: bool = False
 
 
 def _progress(text: str) -> None:
     print(f"  [{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-async def _produce_reads(bootstrap: str, topic: str, values: list[bytes]) -> None:
+async def _produce_reads(bootstrap: str, topic: str, reads: list[tuple[bytes, bytes]]) -> None:
     clients = clients_for(bootstrap)
     producer = await clients.start(clients.producer(acks=1, max_batch_size=512 * 1024, linger_ms=5))
     try:
-        keys = [f"cam{i % 97}".encode() for i in range(len(values))]
-        await publish_records(producer, topic, list(zip(keys, values, strict=True)))
+        await publish_records(producer, topic, reads)
     finally:
         await producer.stop()
-
-
-async def raw_consume(bootstrap: str, topic: str, expect: int) -> dict[str, float]:
-    """Baseline (a): how fast a bare aiokafka consumer takes the reads, doing nothing with them."""
-    clients = clients_for(bootstrap)
-    partitions = await clients.topic_partitions(topic, wait_s=30)
-    consumer = clients.consumer(group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
-    await clients.start(consumer)
-    count = 0
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        first = time.perf_counter()  # from the first fetch: no group join to wait for
-        while count < expect:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            count += sum(len(v) for v in batch.values())
-        seconds = time.perf_counter() - first
-    finally:
-        await consumer.stop()
-    return {"reads": count, "seconds": seconds, "reads_per_s": count / seconds}
-
-
-def naive_faust(bootstrap: str, topic: str, expect: int, entries: int) -> dict[str, float]:
-    """Baseline (b), in its own process like any faust worker."""
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.naive_faust", "--bootstrap", bootstrap, "--topic", topic,
-         "--expect", str(expect), "--entries", str(min(entries, 1_000_000))],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise RuntimeError(f"naive faust baseline failed:\n{out.stderr[-3000:]}")
-    result: dict[str, float] = orjson.loads(out.stdout.strip().splitlines()[-1])
-    return result
 
 
 async def drain(worker: WorkerProcess, expect: int, timeline: list[dict[str, float]]) -> dict[str, float]:
@@ -180,48 +154,65 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     )
     names = TopicNames.with_prefix(prefix)
     policy = load_policy(settings.policy_file, settings.registry_file)
-    raw_topic = f"{prefix}raw-reads"
     clients = KafkaClients(settings)
-    await create_topics(
-        clients, settings, [*topic_specs(settings, names, policy), TopicSpec(raw_topic, p.partitions, {})]
-    )
+    specs = topic_specs(settings, names, policy)
+    await create_topics(clients, settings, specs)
 
     _progress(f"hotlist: {p.entries:,} synthetic entries")
     index = HotlistIndex()
-    synthetic_hotlist(index, p.entries, list_id="ncic")
-    producer = await clients.start(clients.producer(acks="all", max_batch_size=512 * 1024))
-    t0 = time.perf_counter()
-    for records in synthetic_update_records(p.entries, list_id="ncic", info=NCIC):
-        await publish_records(producer, names.hotlist_updates, records)
-    await producer.stop()
-    publish_s = time.perf_counter() - t0
+    codes = synthetic_hotlist(index, p.entries, list_id="ncic")
+    publish_s = await publish_hotlist(clients, names, p.entries)
     _progress(f"published the hotlist in {publish_s:.1f}s")
 
     feed = CameraFeed(index, policy.registry, FeedSettings(hit_rate=p.hit_rate, seed=5))
-    values = [v for _, v in feed.batch(p.reads)]
-    await _produce_reads(p.bootstrap, raw_topic, values)
-    await _produce_reads(p.bootstrap, names.plate_reads, values)
-    del values
-    _progress(f"{p.reads:,} reads produced to both topics; baseline (a) raw consume")
-    raw = await raw_consume(p.bootstrap, raw_topic, p.reads)
-    _progress(f"raw consume: {raw['reads_per_s']:,.0f} reads/s; baseline (b) naive faust agent")
-    naive = naive_faust(p.bootstrap, raw_topic, p.reads, p.entries)
-    _progress(f"naive faust: {naive['reads_per_s']:,.0f} reads/s; starting the worker")
+    reads = feed.batch(p.reads)
+    await _produce_reads(p.bootstrap, names.plate_reads, reads)
+    expected = expected_alerts(index, policy, names, reads)
+    alert_topics = sorted(s.name for s in specs if s.name.startswith(names.alerts_prefix))
+    _progress(f"{p.reads:,} reads on {names.plate_reads}, {sum(expected.values()):,} alerts expected; the peers")
+    peers = await run_peers(p, clients, settings, f"{prefix}peers.", names.plate_reads, reads, codes)
 
     # the guarantee a deployment runs with costs something: the same reads through each, in turn, each
     # as its own consumer group from the start of the topic (the second also reads the first's fixed-rate reads)
-    alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads)
+    problems: list[str] = []
+
+    async def check(guarantee: str, want: Counter[str]) -> Counter[str]:
+        deadline = time.monotonic() + 30  # the last batch's transaction may still be committing
+        while (wrong := difference(found := await alerts_on(clients, alert_topics), want)) and (
+            time.monotonic() < deadline
+        ):
+            await asyncio.sleep(1)
+        if wrong:
+            problems.append(f"{guarantee} worker: {wrong}")
+        _progress(f"{guarantee} worker's alerts: {wrong or 'as expected'}")
+        return found
+
+    before_eos: list[Counter[str]] = []
+
+    async def after_alo_drain() -> None:
+        await check("at_least_once", expected)
+
+    async def after_eos_drain() -> None:
+        # it read every read the first worker read: it must add exactly what the first one wrote
+        await check("exactly_once", before_eos[0] + before_eos[0])
+
+    alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads, after_alo_drain)
+    before_eos.append(await alerts_on(clients, alert_topics))
     eos = await measure_worker(p, prefix, names, feed, Path(log_dir), "exactly_once",
-                               p.reads + alo["fixed_rate"]["offered"])  # fmt: skip
+                               p.reads + alo["fixed_rate"]["offered"], after_eos_drain)  # fmt: skip
     pipeline = alo["pipeline_saturation"]
     return {
         "parameters": p.__dict__,
         "hotlist": {"entries": p.entries, "publish_seconds": publish_s, **alo["hotlist"]},
-        "baseline_raw_consume": raw,
-        "baseline_naive_faust": naive,
+        "peers": peers,
         "pipeline_saturation": pipeline,
-        "ratio_to_raw": pipeline["reads_per_s"] / raw["reads_per_s"],
-        "ratio_to_naive_faust": pipeline["reads_per_s"] / naive["reads_per_s"],
+        "outputs_verified": not problems and not peers["problems"],
+        "problems": problems + peers["problems"],
+        "ratios": {
+            f"to_{peer.replace('-', '_')}": pipeline["reads_per_s"] / figures["reads_per_s"]["median"]
+            for peer, figures in peers["summary"].items()
+            if figures.get("reads_per_s")
+        },
         "fixed_rate": alo["fixed_rate"],
         "worker_rss_bytes": alo["worker_rss_bytes"],
         "timeline_saturation": alo["timeline_saturation"],
@@ -235,12 +226,49 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     }
 
 
+async def publish_hotlist(clients: KafkaClients, names: TopicNames, entries: int) -> float:
+    """Seconds to publish the synthetic list (the replicas then catch up on it)."""
+    producer = await clients.start(clients.producer(acks="all", max_batch_size=512 * 1024))
+    t0 = time.perf_counter()
+    for records in synthetic_update_records(entries, list_id="ncic", info=NCIC):
+        await publish_records(producer, names.hotlist_updates, records)
+    await producer.stop()
+    return time.perf_counter() - t0
+
+
+async def run_peers(p: LoadParams, clients: KafkaClients, settings: Settings, prefix: str, topic: str,
+                    reads: list[tuple[bytes, bytes]], codes: Any) -> dict[str, Any]:  # fmt: skip
+    """The systems a user would pick instead, on the worker's own topic and reads (benchmarks/peers)."""
+    args = argparse.Namespace(bootstrap=p.bootstrap, partitions=p.partitions, rounds=p.peer_rounds,
+                              smoke=p.smoke, peers=p.peers)  # fmt: skip
+    chosen, left_out = select(args)
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="peers-") as workdir:
+        inputs = inputs_for(topic, [v for _, v in reads], codes, Path(workdir))
+        problems = await run_rounds(args, clients, settings, prefix, inputs, chosen, runs)
+    return {
+        "expected_exact_hits": len(inputs.expected_ids),
+        "rounds": p.peer_rounds,
+        "left_out": left_out,
+        "problems": problems,
+        "summary": summarize(runs),
+        "runs": runs,
+    }
+
+
 def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
     return a[key] / b[key] if a.get(key) and b.get(key) else None
 
 
 async def measure_worker(
-    p: LoadParams, prefix: str, names: TopicNames, feed: CameraFeed, log_dir: Path, guarantee: str, expect: int
+    p: LoadParams,
+    prefix: str,
+    names: TopicNames,
+    feed: CameraFeed,
+    log_dir: Path,
+    guarantee: str,
+    expect: int,
+    after_drain: Callable[[], Awaitable[None]],
 ) -> dict[str, Any]:
     """One worker, with `guarantee`, as a fresh consumer group: its saturation throughput over the
     backlog, then its latency at the fixed rate."""
@@ -262,7 +290,8 @@ async def measure_worker(
         pipeline = await drain(worker, expect, drain_timeline)
         cpu = _cpu_of(worker) - cpu0
         pipeline["cpu_s_per_100k"] = cpu / max(pipeline["reads"], 1) * 100_000  # the drain window's whole CPU
-        _progress(f"{guarantee}: {pipeline['reads_per_s']:,.0f} reads/s at saturation; fixed-rate phase")
+        _progress(f"{guarantee}: {pipeline['reads_per_s']:,.0f} reads/s at saturation")
+        await after_drain()
         rate_timeline: list[dict[str, float]] = []
         before = latency_buckets(worker)
         latency = await fixed_rate(p, names, feed, worker, rate_timeline)

@@ -2,10 +2,11 @@
 
     python -m benchmarks.run [--smoke] [--out DIR] [--baseline FILE] [--save-baseline]
 
-Writes DIR/result.json, DIR/summary.md, DIR/latency.png and DIR/throughput.png, and compares the
-run's same-run ratios with the committed baseline (benchmarks/baseline.json): it exits 1, naming them,
-when any ratio fell more than 15% below it. --smoke runs everything at small sizes in well under a
-minute and only checks that the ratios are computed.
+Writes DIR/result.json, DIR/summary.md (the targets, met or missed, and the side-by-side table of
+Platewatch and its peers on one topic), DIR/latency.png and DIR/throughput.png, and compares the run's
+same-run ratios with the committed baseline (benchmarks/baseline.json): it exits 1, naming them, when
+any ratio fell more than 15% below it, and when any system's output was wrong. --smoke runs everything
+at small sizes in a few minutes and checks outputs, and that the ratios are computed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import orjson
 
 from benchmarks import micro
 from benchmarks.load import LoadParams, profile_pipeline, run_load
-from benchmarks.report import TOLERANCE, compare, markdown, plot_latency, plot_throughput
+from benchmarks.report import TOLERANCE, compare, markdown, plot_latency, plot_systems, plot_throughput
 from benchmarks.timing import machine
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=5000, help="reads/s offered in the latency phase")
     p.add_argument("--seconds", type=float, help="length of the latency phase (default 30; smoke 3)")
     p.add_argument("--no-load", action="store_true", help="core benchmarks only (no broker)")
+    p.add_argument("--peers", help="comma-separated peers (benchmarks/peers/run.py; default: all)")
+    p.add_argument("--peer-rounds", type=int, help="interleaved rounds of the peers (default 3; smoke 1)")
     a = p.parse_args(argv)
     entries = a.entries or (20_000 if a.smoke else 10_000_000)
     reads = a.reads or (20_000 if a.smoke else 200_000)
@@ -59,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"== load benchmark on {a.bootstrap}: {entries:,} entries, {reads:,} reads, {rate:,}/s for {seconds:.0f}s"
         )
-        params = LoadParams(a.bootstrap, entries, reads, rate, seconds, hit_rate=0.01)
+        params = LoadParams(a.bootstrap, entries, reads, rate, seconds, hit_rate=0.01, peers=a.peers,
+                            peer_rounds=a.peer_rounds or (1 if a.smoke else 3), smoke=a.smoke)  # fmt: skip
         result["load"] = asyncio.run(run_load(params, str(a.out)))
         plot_latency(result["load"], a.out / "latency.png")
         plot_throughput(result["load"], a.out / "throughput.png")
+        plot_systems(result["load"], a.out / "systems.png")
     result["profile"] = profile_pipeline(20_000 if a.smoke else 1_000_000, 2_000 if a.smoke else 10_000)
     result["seconds"] = time.time() - started
     comparison: list[dict[str, Any]] = []
@@ -70,12 +75,20 @@ def main(argv: list[str] | None = None) -> int:
         comparison = compare(result, orjson.loads(a.baseline.read_bytes()))
         result["comparison"] = comparison
     (a.out / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    (a.out / "summary.md").write_text(markdown(result, comparison))
+    summary = markdown(result, comparison)
+    (a.out / "summary.md").write_text(summary)
+    print("\n" + summary.split("## Core", 1)[0].split("\n", 3)[-1])  # the targets and the side-by-side table
     if a.save_baseline:
         a.baseline.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         print(f"baseline written: {a.baseline}")
-    print(f"\nresults: {a.out}/result.json, summary.md" + (", latency.png, throughput.png" if not a.no_load else ""))
-    return judge(comparison, smoke=a.smoke)
+    print(
+        f"\nresults: {a.out}/result.json, summary.md"
+        + (", systems.png, latency.png, throughput.png" if not a.no_load else "")
+    )
+    problems = result.get("load", {}).get("problems", [])
+    for problem in problems:
+        print(f"OUTPUT WRONG: {problem}", file=sys.stderr)
+    return judge(comparison, smoke=a.smoke) or (1 if problems else 0)
 
 
 def judge(comparison: list[dict[str, Any]], *, smoke: bool) -> int:

@@ -53,6 +53,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,35 +111,44 @@ class Inputs:
 async def make_inputs(clients: KafkaClients, settings: Settings, prefix: str, args: argparse.Namespace, workdir: Path,
                       ) -> Inputs:  # fmt: skip
     from streams.hotlists.index import HotlistIndex  # noqa: PLC0415
-    from streams.plates.codes import codes_to_digits  # noqa: PLC0415
     from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, load_policy  # noqa: PLC0415
     from streams.sim.camera_feed import CameraFeed, FeedSettings  # noqa: PLC0415
-    from streams.sim.synthetic import plates_from_digits, synthetic_hotlist  # noqa: PLC0415
+    from streams.sim.synthetic import synthetic_hotlist  # noqa: PLC0415
 
     index = HotlistIndex()
     codes = synthetic_hotlist(index, args.entries, list_id="ncic")
-    plates = set(plates_from_digits(codes_to_digits(codes)[0]))
-    hotlist_file = workdir / "hotlist.txt"
-    hotlist_file.write_text("\n".join(sorted(plates)) + "\n")
     feed = CameraFeed(index, load_policy(DEFAULT_POLICY, DEFAULT_REGISTRY).registry,
                       FeedSettings(hit_rate=args.hit_rate, seed=5))  # fmt: skip
     topic = f"{prefix}plate-reads"
     await create_topics(clients, settings, [TopicSpec(topic, args.partitions, {})])
     producer = await clients.start(clients.producer(acks="all", max_batch_size=512 * 1024, linger_ms=5))
-    expected: list[str] = []
-    size = 0
+    values: list[bytes] = []
     try:
         for start in range(0, args.reads, 100_000):
             chunk = feed.batch(min(100_000, args.reads - start))
-            for _, value in chunk:
-                size += len(value)
-                read = orjson.loads(value)
-                if listed_plate(read["plate"], plates) is not None:
-                    expected.append(read["read_id"])
+            values += [value for _, value in chunk]
             await publish_records(producer, topic, chunk)
     finally:
         await producer.stop()
-    return Inputs(topic, args.reads, hotlist_file, len(plates), tuple(sorted(expected)), size / args.reads)
+    return inputs_for(topic, values, codes, workdir)
+
+
+def inputs_for(topic: str, values: Sequence[bytes], hotlist_codes: Any, workdir: Path) -> Inputs:
+    """The peers' inputs for reads already on `topic`: the hotlist's plates in a file every peer loads
+    into a set, and the read ids of the exact hits, computed with the project's normaliser."""
+    from streams.plates.codes import codes_to_digits  # noqa: PLC0415
+    from streams.sim.synthetic import plates_from_digits  # noqa: PLC0415
+
+    plates = set(plates_from_digits(codes_to_digits(hotlist_codes)[0]))
+    hotlist_file = workdir / "hotlist.txt"
+    hotlist_file.write_text("\n".join(sorted(plates)) + "\n")
+    expected: list[str] = []
+    for value in values:
+        read = orjson.loads(value)
+        if listed_plate(read["plate"], plates) is not None:
+            expected.append(read["read_id"])
+    size = sum(len(v) for v in values)
+    return Inputs(topic, len(values), hotlist_file, len(plates), tuple(sorted(expected)), size / max(len(values), 1))
 
 
 # ---- one peer, in its own process ---------------------------------------------------------------------
@@ -268,6 +278,11 @@ def select(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
             subprocess.run([str(HERE / "setup_venvs.sh")], check=True)
     if "jvm-consumer-perf" in wanted and args.smoke and not jvm_consumer_perf.ready():
         skipped["jvm-consumer-perf"] = "Java or Kafka's jars (broker and tools) are not in place"
+    if (
+        "jvm-consumer-perf" in wanted
+        and build_settings({"bootstrap_servers": args.bootstrap}).security_protocol != "PLAINTEXT"
+    ):
+        skipped["jvm-consumer-perf"] = "it runs on a PLAINTEXT broker only (it passes no security settings)"
     return [p for p in wanted if p not in skipped], skipped
 
 
@@ -292,6 +307,27 @@ def java_version() -> str | None:
     return (done.stderr.splitlines() or [""])[0]
 
 
+async def run_rounds(args: argparse.Namespace, clients: KafkaClients, settings: Settings, prefix: str, inputs: Inputs,
+                     peers: list[str], runs: list[dict[str, Any]]) -> list[str]:  # fmt: skip
+    """Every peer once a round, `args.rounds` rounds; each run joins `runs`. Returns what went wrong."""
+    problems: list[str] = []
+    for round_ in range(1, args.rounds + 1):
+        for peer in peers:
+            try:
+                run = await measure(peer, round_, args, clients, settings, prefix, inputs)
+            except Exception as exc:  # a peer that fails fails the run, after the others ran
+                problems.append(f"{peer} (round {round_}) failed: {exc}")
+                progress(f"round {round_} {peer:18} FAILED: {str(exc)[-2000:]}")
+                continue
+            runs.append(run)
+            mine = verify(run, inputs)
+            problems += mine
+            progress(f"round {round_} {peer:18} {run['reads_per_s']:>10,.0f} reads/s processed "
+                     f"{run['reads_per_s_delivered']:>10,.0f} delivered {run['cpu_s_per_100k']:6.3f} "
+                     f"CPU-s/100k{'  OUTPUT WRONG' if mine else ''}")  # fmt: skip
+    return problems
+
+
 async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     peers, skipped = select(args)
     prefix = f"peers-{uuid.uuid4().hex[:8]}."
@@ -307,20 +343,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             inputs = await make_inputs(clients, settings, prefix, args, Path(workdir))
             progress(f"{len(inputs.expected_ids):,} exact hits expected; peers: {', '.join(peers)}"
                      + (f"; left out: {', '.join(skipped)}" if skipped else ""))  # fmt: skip
-            for round_ in range(1, args.rounds + 1):
-                for peer in peers:
-                    try:
-                        run = await measure(peer, round_, args, clients, settings, prefix, inputs)
-                    except Exception as exc:  # a peer that fails fails the run, after the others ran
-                        problems.append(f"{peer} (round {round_}) failed: {exc}")
-                        progress(f"round {round_} {peer:18} FAILED: {str(exc)[-2000:]}")
-                        continue
-                    runs.append(run)
-                    mine = verify(run, inputs)
-                    problems += mine
-                    progress(f"round {round_} {peer:18} {run['reads_per_s']:>10,.0f} reads/s processed "
-                             f"{run['reads_per_s_delivered']:>10,.0f} delivered {run['cpu_s_per_100k']:6.3f} "
-                             f"CPU-s/100k{'  OUTPUT WRONG' if mine else ''}")  # fmt: skip
+            problems += await run_rounds(args, clients, settings, prefix, inputs, peers, runs)
         finally:
             if not args.keep_topics:
                 await delete_topics(clients, TopicNames.with_prefix(prefix))
