@@ -43,9 +43,8 @@ from typing import Any
 import orjson
 
 from benchmarks.peers.common import peak_rss_mb, threads
-from streams.kafka.batch_send import OutRecord, enqueue_all
+from streams.kafka.batch_send import OutRecord, enqueue_all, send_keyed
 from streams.kafka.clients import KafkaClients
-from streams.kafka.hotlist_publish import publish_records
 from streams.kafka.processor_base import freeze_long_lived
 from streams.kafka.rd_records import RdRecord
 from streams.kafka.topic_setup import create_topics, topic_specs
@@ -499,7 +498,7 @@ async def setup(
         for start in range(0, reads, 100_000):
             chunk = feed.batch(min(100_000, reads - start))
             size += sum(len(v) for _, v in chunk)
-            await publish_records(producer, names.plate_reads, chunk)
+            await send_keyed(producer, names.plate_reads, chunk)
     finally:
         await producer.stop()
     return {"mean_value_bytes": size / reads, "topic": names.plate_reads}

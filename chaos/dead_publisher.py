@@ -8,9 +8,9 @@ import sys
 
 from chaos.workload import decoy_entries
 from streams.hotlists.model import HotlistInfo
-from streams.hotlists.updates import encode_upsert
+from streams.hotlists.updates import encode_upserts
 from streams.kafka.clients import KafkaClients
-from streams.kafka.hotlist_publish import publish_records, publisher_producer
+from streams.kafka.hotlist_publish import ListPublisher
 from streams.ops.settings import Settings
 
 DECOYS = HotlistInfo("decoys", "A load that never finished", owner_ori="CA0373700", priority=10)
@@ -19,13 +19,11 @@ DECOYS = HotlistInfo("decoys", "A load that never finished", owner_ori="CA037370
 async def main() -> None:
     bootstrap, topic = sys.argv[1], sys.argv[2]
     clients = KafkaClients(Settings(bootstrap_servers=bootstrap))
-    producer = await clients.start(publisher_producer(clients, topic, DECOYS.list_id))
-    await producer.begin_transaction()
+    publisher = await ListPublisher.start(clients, topic, DECOYS.list_id)
+    publisher.begin()
     entries = decoy_entries()
-    await publish_records(
-        producer, topic, [encode_upsert(e, DECOYS if i == 0 else None) for i, e in enumerate(entries)]
-    )
-    await producer.flush()
+    await publisher.send(encode_upserts(entries, DECOYS))
+    await publisher.flush()
     print(f"half way: {len(entries)} decoy entries sent, not committed", flush=True)
     await asyncio.sleep(3600)
 

@@ -53,19 +53,20 @@ async def test_full_load_tombstones_what_left_the_list_and_a_replica_agrees(kafk
 DEAD_PUBLISHER = """
 import asyncio, sys
 from streams.hotlists.model import HotlistEntry, HotlistInfo
-from streams.hotlists.updates import encode_upsert
-from streams.kafka.hotlist_publish import publish_records, publisher_producer
+from streams.hotlists.updates import encode_upserts
+from streams.kafka.hotlist_publish import ListPublisher
 from streams.kafka.clients import KafkaClients
 from streams.ops.settings import Settings
 
 async def main() -> None:
     bootstrap, topic = sys.argv[1], sys.argv[2]
     clients = KafkaClients(Settings(bootstrap_servers=bootstrap))
-    producer = await clients.start(publisher_producer(clients, topic, "bolo"))
-    await producer.begin_transaction()
+    publisher = await ListPublisher.start(clients, topic, "bolo")
+    publisher.begin()
     info = HotlistInfo("bolo", "BOLO v2")
     entries = [HotlistEntry("bolo", f"9HALF{i:03d}", "CA") for i in range(500)]
-    await publish_records(producer, topic, [encode_upsert(e, info if i == 0 else None) for i, e in enumerate(entries)])
+    await publisher.send(encode_upserts(entries, info))
+    await publisher.flush()
     print("half way", flush=True)
     await asyncio.sleep(3600)  # killed here: the transaction is never committed
 

@@ -63,8 +63,8 @@ import orjson
 from benchmarks.client_choice import delete_topics, environment
 from benchmarks.peers import jvm_consumer_perf
 from benchmarks.peers.common import QUIX_CONFIG_ENV, listed_plate, progress
+from streams.kafka.batch_send import send_keyed
 from streams.kafka.clients import KafkaClients
-from streams.kafka.hotlist_publish import publish_records
 from streams.kafka.topic_setup import TopicSpec, create_topics
 from streams.ops.settings import Settings, build_settings
 from streams.pipeline.topics import TopicNames
@@ -127,7 +127,7 @@ async def make_inputs(clients: KafkaClients, settings: Settings, prefix: str, ar
         for start in range(0, args.reads, 100_000):
             chunk = feed.batch(min(100_000, args.reads - start))
             values += [value for _, value in chunk]
-            await publish_records(producer, topic, chunk)
+            await send_keyed(producer, topic, chunk)
     finally:
         await producer.stop()
     return inputs_for(topic, values, codes, workdir)

@@ -6,7 +6,8 @@ when it is an upsert without list settings whose key and entry agree: one regex,
 and one cached lookup of its interned column values (entries of a list share a handful of details,
 vehicles and validity windows). Anything else (tombstones, list settings, a cache miss, any error)
 takes `decode_update`, the path of a live update, so both paths accept and refuse the same records.
-Column values are buffered per batch and appended as arrays.
+Column values are buffered per batch and appended as arrays: plates as their codes, case numbers in
+fixed width (10 million Python strings would take a gigabyte while the replica catches up).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from streams.hotlists.columns import ColumnIds, EntryColumns
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.updates import CANONICAL_KEY, UPDATE_DECODER, UpdateError, decode_update, entry_of
+from streams.plates.codes import encode_canonical
 
 Key = tuple[str, str, str]
 _CACHE_LIMIT = 100_000  # distinct (list, state, details, vehicle, window, priority) combinations kept
@@ -59,6 +62,7 @@ class UpdateStager:
         self.staged = 0
         self._ids: dict[tuple[Any, ...], int] = {}  # the shared parts of an entry: their row in _combos
         self._combos: list[ColumnIds] = []
+        self._cases: list[npt.NDArray[np.bytes_]] = []  # a batch's case numbers at a time
 
     def stage(self, records: Sequence[tuple[bytes | None, bytes | None]]) -> list[tuple[int, UpdateError]]:
         """Stage `records` (key, value); return the position and reason of each refused one."""
@@ -165,18 +169,19 @@ class UpdateStager:
             (cols.vehicles, 5, np.uint32),
         ):
             column.frombytes(table[:, j].astype(dtype).tobytes())
-        cols.plates.extend(plates)
-        assert isinstance(cols.cases, list)
-        cols.cases.extend(cases)
+        cols.codes.frombytes(encode_canonical(plates).tobytes())  # 8 bytes a plate, not a str
+        self._cases.append(np.array(cases, np.bytes_))  # fixed width: the batch's longest case number
         self.staged += len(plates)
 
     def finish(self) -> int:
         """Load what was staged into the index and apply the tombstones; return the entries loaded."""
         cols: EntryColumns = self.cols
+        if self._cases:
+            cols.cases = np.concatenate(self._cases)
         loaded = len(cols)
         self.index.load(cols)
         for key in self.tombstoned:
             self.index.remove(*key)
-        self.cols, self._ids, self._combos = self.index.columns(), {}, []
+        self.cols, self._ids, self._combos, self._cases = self.index.columns(), {}, [], []
         self.tombstoned = set()
         return loaded

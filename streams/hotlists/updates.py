@@ -8,10 +8,10 @@ forgets it. Every worker replays the whole topic into its index.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import msgspec
-import orjson
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import FOREVER, NO_TIME, HotlistEntry, HotlistInfo, StateMatch, Vehicle
@@ -71,13 +71,6 @@ def list_to_json(info: HotlistInfo) -> dict[str, Any]:
     }
 
 
-def encode_upsert(entry: HotlistEntry, info: HotlistInfo | None = None) -> tuple[bytes, bytes]:
-    doc: dict[str, Any] = {"entry": entry_to_json(entry)}
-    if info is not None:
-        doc["list"] = list_to_json(info)
-    return update_key(*entry.key), orjson.dumps(doc)
-
-
 def encode_tombstone(list_id: str, state: str, plate: str) -> tuple[bytes, None]:
     return update_key(list_id, state, plate), None
 
@@ -85,7 +78,7 @@ def encode_tombstone(list_id: str, state: str, plate: str) -> tuple[bytes, None]
 Bounded = Annotated[int, msgspec.Meta(ge=0, le=FOREVER)]
 
 
-class _VehicleDoc(msgspec.Struct, gc=False, frozen=True):  # frozen: hashable, a cache key in catch-up
+class _VehicleDoc(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):  # frozen: a cache key in catch-up
     year: str = ""
     make: str = ""
     model: str = ""
@@ -93,7 +86,7 @@ class _VehicleDoc(msgspec.Struct, gc=False, frozen=True):  # frozen: hashable, a
     colour: str = ""
 
 
-class EntryDoc(msgspec.Struct, gc=False):
+class EntryDoc(msgspec.Struct, gc=False, omit_defaults=True):
     plate: str
     state: str = ""
     category: str = ""
@@ -118,14 +111,56 @@ class _ListDoc(msgspec.Struct, gc=False):
     category: str = ""
 
 
-class UpdateDoc(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+class UpdateDoc(msgspec.Struct, gc=False, forbid_unknown_fields=True, omit_defaults=True):
     entry: EntryDoc
     list: _ListDoc | None = None
 
 
-# msgspec: decode and type-check in one C pass; a replica replays 10 million of these at start-up
+# msgspec: decode and type-check in one C pass; a replica replays 10 million of these at start-up,
+# and a publisher encodes as many (the same structs: fields at their defaults are left out)
 UPDATE_DECODER = msgspec.json.Decoder(UpdateDoc)
+_ENCODER = msgspec.json.Encoder()
 _NO_VEHICLE = Vehicle()
+
+
+def encode_upsert(entry: HotlistEntry, info: HotlistInfo | None = None) -> tuple[bytes, bytes]:
+    return encode_upserts([entry], info)[0]
+
+
+def encode_upserts(entries: Iterable[HotlistEntry], first_info: HotlistInfo | None = None) -> list[tuple[bytes, bytes]]:
+    """Upsert records of `entries`; the first carries `first_info`, its list's settings."""
+    i = first_info
+    lst = (
+        None
+        if i is None
+        else _ListDoc(i.list_id, i.name, i.owner_ori, i.priority, i.ocr_tolerance, i.state_match, i.category)
+    )
+    vehicles: dict[Vehicle, _VehicleDoc | None] = {_NO_VEHICLE: None}
+    encode = _ENCODER.encode
+    out: list[tuple[bytes, bytes]] = []
+    for e in entries:
+        v = e.vehicle
+        if v in vehicles:
+            vehicle = vehicles[v]
+        else:
+            vehicle = vehicles[v] = _VehicleDoc(*v)
+        body = EntryDoc(
+            e.plate,
+            e.state,
+            e.category,
+            e.ncic_code,
+            e.priority,
+            e.owner_ori,
+            e.case_number,
+            None if e.effective == NO_TIME else e.effective,
+            None if e.expiry == FOREVER else e.expiry,
+            vehicle,
+            e.note,
+            dict(e.annotations) if e.annotations else {},
+        )
+        out.append((f"{e.list_id}|{e.state}|{e.plate}".encode(), encode(UpdateDoc(body, lst))))
+        lst = None
+    return out
 
 
 def entry_of(list_id: str, state: str, plate: str, body: EntryDoc) -> HotlistEntry:

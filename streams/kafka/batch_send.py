@@ -20,6 +20,11 @@ Headers = Sequence[tuple[str, bytes]]
 OutRecord = tuple[bytes | None, bytes | None, Headers]
 
 
+async def send_keyed(producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+    """Many keyed records without headers; returns when every batch is acknowledged."""
+    await send_batched(producer, topic, [(key, value, ()) for key, value in records])
+
+
 async def send_batched(producer: AIOKafkaProducer, topic: str, records: Sequence[OutRecord]) -> None:
     await asyncio.gather(*await enqueue(producer, topic, records))
 

@@ -1,26 +1,34 @@
-"""The exactly-once worker's librdkafka settings: its transactional producer and its consumer."""
+"""librdkafka's transactional producers: the exactly-once worker's (and its consumer's) settings, the
+hotlist publisher's, and how either starts its transactions."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from streams.errors import AccessDeniedError, BrokerUnavailableError, PlatewatchError
 from streams.ops.settings import Settings
 
 # a restarted broker is tried again within a second, not after librdkafka's backoff of up to 10 s
 FAILOVER = {"reconnect.backoff.max.ms": 1000}
 
 
-def producer_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
+def _transactional(transactional_id: str, timeout_ms: int) -> dict[str, Any]:
     return {
         "transactional.id": transactional_id,
-        "transaction.timeout.ms": s.transaction_timeout_ms,
+        "transaction.timeout.ms": timeout_ms,
         "acks": "all",
         "enable.idempotence": True,
+        "partitioner": "murmur2_random",  # Java's partitioner: keys land where batch_send puts them
+        **FAILOVER,
+    }
+
+
+def producer_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
+    return {
+        **_transactional(transactional_id, s.transaction_timeout_ms),
         "linger.ms": 2,
         "batch.size": 512 * 1024,
-        "partitioner": "murmur2_random",  # Java's partitioner: keys land where batch_send puts them
         "socket.timeout.ms": min(60_000, s.transaction_timeout_ms),
-        **FAILOVER,
     }
 
 
@@ -44,3 +52,34 @@ def consumer_properties(s: Settings) -> dict[str, Any]:
     if s.group_instance_id:
         properties["group.instance.id"] = s.group_instance_id
     return properties
+
+
+def publisher_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
+    """A hotlist load: millions of small records in one transaction, sent in large batches."""
+    return {
+        **_transactional(transactional_id, s.publish_transaction_timeout_ms),
+        "linger.ms": 20,
+        "batch.size": 1024 * 1024,
+        "queue.buffering.max.messages": 1_000_000,
+    }
+
+
+def init_transactions(producer: Any, bootstrap: str, transactional_id: str, timeout_s: float) -> None:
+    """Connect and start `producer`'s transactions, which fences any earlier producer of its id (the
+    broker aborts that one's open transaction). Blocking: run it off the event loop."""
+    import confluent_kafka  # noqa: PLC0415 (the at-least-once worker does without librdkafka)
+
+    try:
+        producer.list_topics(None, 2.0)  # an unreachable broker fails here, quickly
+    except confluent_kafka.KafkaException as exc:
+        err = exc.args[0]
+        if err.code() == confluent_kafka.KafkaError._AUTHENTICATION:
+            raise PlatewatchError(f"Kafka at {bootstrap} refused the credentials: {err.str()}") from None
+        raise BrokerUnavailableError(f"Kafka at {bootstrap} unreachable") from None
+    try:
+        producer.init_transactions(timeout_s)
+    except confluent_kafka.KafkaException as exc:
+        err = exc.args[0]
+        if err.code() == confluent_kafka.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            raise AccessDeniedError(f"the broker refuses transactional id {transactional_id}") from None
+        raise PlatewatchError(f"transactions could not start: {err.str()}") from None

@@ -28,14 +28,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from streams.errors import AccessDeniedError, BrokerUnavailableError, PlatewatchError
+from streams.errors import PlatewatchError
 from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
 from streams.kafka.rd_records import RdRecord, split_messages
 from streams.kafka.transaction_errors import FencedError, abort_reason, describe
-from streams.kafka.transactional_config import consumer_properties, producer_properties
+from streams.kafka.transactional_config import consumer_properties, init_transactions, producer_properties
 from streams.pipeline.counts import InputRange
 
 log = logging.getLogger(__name__)
@@ -87,26 +87,9 @@ class TransactionalReadProcessor(ProcessorBase):
         worker retries). Registering fences any earlier producer with the same id."""
         if self.producer is not None:
             return
-        import confluent_kafka  # noqa: PLC0415 (the at-least-once worker does without librdkafka)
-
         producer = self.clients.rdkafka_producer(**producer_properties(self.settings, self.transactional_id))
-        bootstrap = self.settings.bootstrap_servers
-        try:
-            # an unreachable broker fails here, quickly
-            await self._call(producer.list_topics, None, 2.0, lane=self._recovery)
-        except confluent_kafka.KafkaException as exc:
-            err = exc.args[0]
-            if err.code() == confluent_kafka.KafkaError._AUTHENTICATION:
-                raise PlatewatchError(f"Kafka at {bootstrap} refused the credentials: {err.str()}") from None
-            raise BrokerUnavailableError(f"Kafka at {bootstrap} unreachable") from None
-        try:
-            await self._call(producer.init_transactions, CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 5,
-                             lane=self._recovery)  # fmt: skip
-        except confluent_kafka.KafkaException as exc:
-            err = exc.args[0]
-            if err.code() == confluent_kafka.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-                raise AccessDeniedError(f"the broker refuses transactional id {self.transactional_id}") from None
-            raise PlatewatchError(f"transactions could not start: {err.str()}") from None
+        await self._call(init_transactions, producer, self.settings.bootstrap_servers, self.transactional_id,
+                         CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 7, lane=self._recovery)  # fmt: skip
         self.producer = producer
 
     def _new_consumer(self) -> Any:
