@@ -93,7 +93,9 @@ class Settings(BaseSettings):
         "without a rebalance, but one that stops for good holds them until the session ends",
     )
     batch_max_reads: int = Field(5000, ge=1, description="most reads taken in one batch")
-    batch_wait_ms: int = Field(5, ge=0, description="longest wait for a batch to fill")
+    batch_wait_ms: int = Field(
+        5, ge=0, description="longest wait for a batch to fill (at least once; exactly once takes what has arrived)"
+    )
     commit_interval_ms: int = Field(100, ge=0, description="how often acknowledged offsets are committed")
     breaker_max_errors: int = Field(
         20, ge=0, description="circuit breaker: pause after more than this many internal errors in 60 s ..."
