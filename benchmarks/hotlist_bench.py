@@ -78,6 +78,7 @@ def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int, unifo
     codes = synthetic_hotlist(index, entries, seed=7, uniform=uniform)
     load_s = time.perf_counter() - t0
     rss_loaded = rss_bytes()
+    parts = index.memory()
     plates, planted = reads_with_hits(codes, batch, hit_rate, index.ocr, uniform=uniform)
     states = ["CA"] * batch
     times = [1_800_000_000] * batch
@@ -117,6 +118,7 @@ def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int, unifo
         "load_seconds": load_s,
         "rss_bytes_with_index": rss_loaded,
         "rss_bytes_before_load": rss_before,
+        "index_bytes_by_part": parts,
         "peak_rss_bytes": peak_rss_bytes(),
         "hits_per_batch": hits,
         "planted_hits_per_batch": planted,
@@ -131,6 +133,9 @@ def run(entries: int, batch: int, hit_rate: float, verify: int, runs: int, unifo
         f"load {entries:,} entries: {load_s:.1f}s; process RSS with index {rss_loaded / 2**20:,.0f} MiB "
         f"(of which the benchmark's own code array {codes.nbytes / 2**20:,.0f} MiB)"
     )
+    print(f"the index holds {sum(parts.values()) / 1e6:,.0f} MB: " + ", ".join(
+        f"{name} {size / 1e6:,.0f}" for name, size in sorted(parts.items(), key=lambda p: -p[1]) if size >= 5e5
+    ))  # fmt: skip
     print(f"hits per batch {hits} of {batch} reads ({100 * hits / batch:.2f}%), {planted} planted")
     print(match.line("batch match (encode + match, OCR on)", "reads"))
     print(encode.line("  of which encode", "reads"))

@@ -140,3 +140,14 @@ def test_batch_with_no_good_plates_returns_nothing() -> None:
         [0, 0],
     )
     assert plates == []
+
+
+def test_memory_names_what_each_part_holds() -> None:
+    index = HotlistIndex()
+    index.load_entries([HotlistEntry("ncic", f"{i:07d}", "CA", case_number=f"C{i:05d}") for i in range(1000)])
+    parts = index.memory()
+    assert parts["base.codes"] == 8 * 1000  # one uint64 a plate
+    assert parts["base.cases"] == 6 * 1000  # fixed width: the longest case number
+    assert parts["bitmap.exact"] > 0 and parts["filter.exact"] == 2**27 // 8
+    index.upsert(HotlistEntry("ncic", "LIVE1", "CA"))
+    assert index.memory()["delta (estimate)"] > 0

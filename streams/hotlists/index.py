@@ -183,6 +183,10 @@ class HotlistIndex:
     def __len__(self) -> int:
         return views.count(self._state)
 
+    def memory(self) -> dict[str, int]:
+        """Bytes held by each part (see `views.memory`)."""
+        return views.memory(self._state)
+
     # ---- matching (matching.py) --------------------------------------------------------------
 
     def match_reads(self, reads: Sequence[MatchQuery]) -> list[Hit]:

@@ -1,13 +1,13 @@
 """Read-only views of an index's state: its live entries, a random sample, counts per list.
 
 In: an `IndexState`. Out: `HotlistEntry`s (base rows first, in plate-code order, then live updates),
-`ListStats` per list, the number of live entries. Nothing here changes the state or matches.
+`ListStats` per list, the number of live entries, the bytes each part holds. Nothing here changes the state or matches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -53,6 +53,17 @@ def stats(s: IndexState) -> list[ListStats]:
     for e in s.delta.values():
         per_list[e.list_id] += 1
     return [ListStats(info, per_list[info.list_id]) for info in s.infos]
+
+
+def memory(s: IndexState) -> dict[str, int]:
+    """Bytes held by each part of the index: the base segment's columns, the bitmaps (their serialised
+    size, close to what roaring holds), the bit filters, and an estimate for the live-update delta."""
+    parts = {f"base.{f.name}": getattr(s.base, f.name).nbytes for f in fields(s.base)}
+    for name in ("exact", "folded", "folded_tol2"):
+        parts[f"bitmap.{name}"] = len(getattr(s, name).serialize())
+    parts["filter.exact"], parts["filter.folded"] = s.exact_filter.words.nbytes, s.folded_filter.words.nbytes
+    parts["delta (estimate)"] = 400 * len(s.delta)
+    return parts
 
 
 def count(s: IndexState) -> int:

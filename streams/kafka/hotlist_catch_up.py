@@ -45,7 +45,7 @@ async def replay_to_end(
         "isolation.level": "read_committed",  # a hotlist load counts once its transaction commits
         "fetch.queue.backoff.ms": 10,
         "max.partition.fetch.bytes": 16 * 1024 * 1024,
-        "queued.max.messages.kbytes": 256 * 1024,
+        "queued.max.messages.kbytes": 64 * 1024,
         "queued.min.messages": 1_000_000,  # read ahead while Python decodes
     })  # fmt: skip
     logged: dict[int, float] = {}  # error code: when last logged (a broker down repeats with every consume)
