@@ -12,10 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.errors import InputRefusedError, PlatewatchError
+from streams.errors import BrokerUnavailableError, InputRefusedError, PlatewatchError
 from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.hotlists.updates import UpdateError, encode_tombstone, encode_upserts, parse_key
-from streams.kafka.clients import KafkaClients
+from streams.kafka.clients import KafkaClients, retry_broker
 from streams.kafka.hotlist_catch_up import replay_to_end
 from streams.kafka.transaction_errors import describe
 from streams.kafka.transactional_config import init_transactions, publisher_properties
@@ -117,7 +117,14 @@ class ListPublisher:
         transactional_id = publisher_transactional_id(clients, topic, list_id)
         producer = clients.rdkafka_producer(**publisher_properties(clients.settings, transactional_id))
         bootstrap = clients.settings.bootstrap_servers
-        await asyncio.to_thread(init_transactions, producer, bootstrap, transactional_id, _CALL_TIMEOUT_S)
+
+        async def attempt() -> None:
+            try:
+                await asyncio.to_thread(init_transactions, producer, bootstrap, transactional_id, _CALL_TIMEOUT_S)
+            except BrokerUnavailableError as exc:
+                raise ConnectionError(str(exc)) from None  # retried for broker_wait_seconds, as every client is
+
+        await retry_broker(attempt, clients.settings)
         return cls(producer, topic)
 
     def begin(self) -> None:
