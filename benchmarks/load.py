@@ -312,6 +312,12 @@ async def measure_worker(
         latency = await fixed_rate(p, names, feed, worker, rate_timeline)
         latency["worker_side"] = worker_latency(latency_buckets(worker), before)
         rss = _rss_of(worker)
+        # every read offered is processed before the worker goes: the next one's output check counts on it
+        deadline = time.monotonic() + 60
+        while worker.metric("platewatch_reads_consumed_total") < expect + latency["offered"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {guarantee} worker did not take every offered read in 60 s")
+            await asyncio.sleep(0.2)
     finally:
         worker.terminate()
     return {

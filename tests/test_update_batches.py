@@ -78,7 +78,7 @@ def broken(draw: st.DrawFn) -> Record:
     key, value = draw(upserts())
     assert key is not None and value is not None
     doc = orjson.loads(value)
-    kind = draw(st.sampled_from(["key", "json", "mismatch", "priority", "field", "utf8", "nokey", "lower"]))
+    kind = draw(st.sampled_from(["key", "json", "mismatch", "priority", "field", "utf8", "nokey", "lower", "newline"]))
     if kind == "key":
         return b"no-separators", value
     if kind == "json":
@@ -93,6 +93,9 @@ def broken(draw: st.DrawFn) -> Record:
         return key + b"\xd0", value
     if kind == "nokey":
         return None, value
+    if kind == "newline":  # a key and plate that read as two canonical lines when joined
+        doc["entry"]["plate"] += "\nncic|CA|7ABC123"
+        return key + b"\nncic|CA|7ABC123", orjson.dumps(doc)
     if kind == "lower":
         doc["entry"]["plate"] = doc["entry"]["plate"].lower()
         return key.lower(), orjson.dumps(doc)

@@ -38,7 +38,9 @@ def _all_canonical(records: Sequence[tuple[bytes | None, bytes | None]]) -> bool
     keys = [key for key, _ in records]
     if None in keys:
         return False
-    return _KEY_LINES.fullmatch(b"\n".join(keys) + b"\n") is not None  # type: ignore[arg-type]
+    joined = b"\n".join(keys) + b"\n"  # type: ignore[arg-type]
+    # a key holding a newline would pass as two canonical lines
+    return joined.count(b"\n") == len(keys) and _KEY_LINES.fullmatch(joined) is not None
 
 
 def _match(key: bytes) -> re.Match[str] | None:
@@ -97,8 +99,6 @@ class UpdateStager:
                     combos.append(self._combo(found[1]))
                     cases.append(found[2])
                 continue
-            if tombstoned:
-                tombstoned.discard((list_id, state, plate))
             annotations = body.annotations
             shared = (
                 list_id,
@@ -120,6 +120,8 @@ class UpdateStager:
                 except ValueError as exc:
                     refused.append((pos, UpdateError(f"hotlist update for {list_id}|{state}|{plate}: {exc}")))
                     continue
+            if tombstoned:
+                tombstoned.discard((list_id, state, plate))
             plates.append(plate)
             combos.append(combo)
             cases.append(body.case_number.encode())

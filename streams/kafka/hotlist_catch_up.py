@@ -42,6 +42,7 @@ async def replay_to_end(
         "group.id": clients.settings.group_id,  # required by the client; never joined, never committed to
         "enable.auto.commit": False,
         "enable.partition.eof": True,
+        "auto.offset.reset": "error",  # records gone mid-read (truncation): fail, never skip or re-read
         "isolation.level": "read_committed",  # a hotlist load counts once its transaction commits
         "fetch.queue.backoff.ms": 10,
         "max.partition.fetch.bytes": 16 * 1024 * 1024,
@@ -61,7 +62,10 @@ async def replay_to_end(
             if len(good) < len(messages):
                 for m in messages:
                     if (err := m.error()) is not None and err.code() == PARTITION_EOF:
-                        remaining.discard((m.topic(), m.partition()))  # nothing committed beyond this
+                        part = (m.topic(), m.partition())
+                        if m.offset() >= ends[part]:  # a new leader may briefly report a lower end
+                            remaining.discard(part)  # nothing committed beyond this
+                            following[part] = max(following[part], m.offset())
                     elif err is not None:
                         _consume_error(m.topic(), err, logged)
             if good:
@@ -78,10 +82,12 @@ async def replay_to_end(
 
 
 def _consume_error(topic: str, err: Any, logged: dict[int, float]) -> None:
-    """Fatal and authorisation errors stop the replica; the rest librdkafka retries (logged once per 30 s)."""
+    """Fatal errors, authorisation and records gone from under the read stop the replica (the worker
+    starts it again from the beginning); the rest librdkafka retries (logged once per 30 s)."""
     import confluent_kafka  # noqa: PLC0415
 
-    if err.fatal() or err.code() == confluent_kafka.KafkaError.TOPIC_AUTHORIZATION_FAILED:
+    refusals = (confluent_kafka.KafkaError.TOPIC_AUTHORIZATION_FAILED, confluent_kafka.KafkaError._AUTO_OFFSET_RESET)
+    if err.fatal() or err.code() in refusals:
         raise PlatewatchError(f"the hotlist replica cannot read {topic}: {err.str()}")
     if time.monotonic() - logged.get(err.code(), -1e9) >= 30:
         logged[err.code()] = time.monotonic()

@@ -58,6 +58,7 @@ class TransactionalReadProcessor(ProcessorBase):
         self.producer: Any = None
         self._fatal_at: list[float] = []  # when the producer last failed fatally
         self._logged_errors: dict[int, float] = {}  # error code: when last logged
+        self._rebalances = 0  # assignments and revocations seen (by the consume thread)
         self._positions: dict[tuple[str, int], int] = {}  # committed offsets, for the lag gauges
         self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
         self._recovery = BlockingLane("rdkafka-recovery")  # the producer's registration and aborts
@@ -132,7 +133,13 @@ class TransactionalReadProcessor(ProcessorBase):
         more = self.settings.batch_max_reads - 1
         if not first or not more:
             return first
+        rebalances = self._rebalances
         rest: list[Any] = self.consumer.consume(more, 0)
+        if self._rebalances != rebalances:  # librdkafka dropped what the rebalance made stale from
+            # this call's messages only: the first read may be stale. The group rebalances eagerly
+            # (librdkafka's default strategies), so every partition restarts from its committed
+            # offset and the first read comes again
+            return rest
         return first + rest
 
     def _log_consume_error(self, err: Any) -> None:
@@ -324,10 +331,12 @@ class TransactionalReadProcessor(ProcessorBase):
         log.error("circuit breaker open, consumption paused: %s", self.breaker.reason)
 
     def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._rebalances += 1
         log.info("assigned %d partitions of %s", len(partitions), self.topic)
 
     def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
         """No transaction is open here (consume and transactions take turns): forget the partitions."""
+        self._rebalances += 1
         for tp in partitions:
             self._positions.pop((tp.topic, tp.partition), None)
             with contextlib.suppress(KeyError):
