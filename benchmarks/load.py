@@ -179,30 +179,21 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     # as its own consumer group from the start of the topic (the second also reads the first's fixed-rate reads)
     problems: list[str] = []
 
-    async def check(guarantee: str, want: Counter[str]) -> Counter[str]:
+    async def check(guarantee: str, want: Counter[str]) -> None:
         deadline = time.monotonic() + 30  # the last batch's transaction may still be committing
-        while (wrong := difference(found := await alerts_on(clients, alert_topics), want)) and (
-            time.monotonic() < deadline
-        ):
+        while (wrong := difference(await alerts_on(clients, alert_topics), want)) and time.monotonic() < deadline:
             await asyncio.sleep(1)
         if wrong:
             problems.append(f"{guarantee} worker: {wrong}")
         _progress(f"{guarantee} worker's alerts: {wrong or 'as expected'}")
-        return found
 
-    before_eos: list[Counter[str]] = []
-
-    async def after_alo_drain() -> None:
-        await check("at_least_once", expected)
-
-    async def after_eos_drain() -> None:
-        # it read every read the first worker read: it must add exactly what the first one wrote
-        await check("exactly_once", before_eos[0] + before_eos[0])
-
-    alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads, after_alo_drain)
-    before_eos.append(await alerts_on(clients, alert_topics))
+    alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads,
+                               lambda: check("at_least_once", expected))  # fmt: skip
+    # the second worker reads every read the first one read: it must add exactly what the first one wrote
+    written = await alerts_on(clients, alert_topics)
     eos = await measure_worker(p, prefix, names, feed, Path(log_dir), "exactly_once",
-                               p.reads + alo["fixed_rate"]["offered"], after_eos_drain)  # fmt: skip
+                               p.reads + alo["fixed_rate"]["offered"],
+                               lambda: check("exactly_once", written + written))  # fmt: skip
     pipeline = alo["pipeline_saturation"]
     return {
         "parameters": p.__dict__,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 import ssl
 from pathlib import Path
 
@@ -137,3 +138,24 @@ async def test_consumers_read_committed_records_unless_told_otherwise() -> None:
     finally:
         await default.stop()
         await explicit.stop()
+
+
+def test_a_repeated_consume_error_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    from streams.kafka.rd_records import ConsumeErrorLog  # noqa: PLC0415
+
+    class Err:
+        def __init__(self, code: int) -> None:
+            self._code = code
+
+        def code(self) -> int:
+            return self._code
+
+        def str(self) -> str:
+            return f"error {self._code}"
+
+    log_error = ConsumeErrorLog(logging.getLogger("test.consume"), "consume", seconds=60)
+    with caplog.at_level(logging.WARNING, logger="test.consume"):
+        for _ in range(5):
+            log_error(Err(-195))
+        log_error(Err(-187))
+    assert [r.getMessage() for r in caplog.records] == ["consume: error -195", "consume: error -187"]

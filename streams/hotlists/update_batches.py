@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from streams.hotlists.columns import ColumnIds, EntryColumns
 from streams.hotlists.index import HotlistIndex
-from streams.hotlists.updates import CANONICAL_KEY, UPDATE_DECODER, UpdateError, decode_update, entry_of
+from streams.hotlists.updates import CANONICAL_KEY, UPDATE_DECODER, UpdateError, decode_update, entry_of, update_key
 from streams.plates.codes import encode_canonical
 
 Key = tuple[str, str, str]
@@ -86,7 +86,7 @@ class UpdateStager:
             if doc is not None and doc.list is None and key is not None:
                 body = doc.entry
                 state, plate = body.state, body.plate
-                if keys_canonical and key == f"{list_id}|{state}|{plate}".encode():
+                if keys_canonical and key == update_key(list_id, state, plate):
                     verified = True  # the key is canonical and names this entry
                 else:
                     match = _match(key)

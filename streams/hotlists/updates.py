@@ -30,7 +30,7 @@ CANONICAL_KEY = re.compile(r"([^|]+)\|([A-Z]{2}|)\|([A-Z0-9]{1,10})")
 
 def parse_key(key: bytes) -> tuple[str, str, str]:
     """The (list, state, plate) of a record key; plate and state must be canonical, as
-    `update_key` writes them (a replica checks 10 million keys at start-up: one regex each)."""
+    `update_key` writes them (catch-up checks a whole batch of keys at once: update_batches.py)."""
     try:
         match = CANONICAL_KEY.fullmatch(key.decode())
     except UnicodeDecodeError:
@@ -158,7 +158,7 @@ def encode_upserts(entries: Iterable[HotlistEntry], first_info: HotlistInfo | No
             e.note,
             dict(e.annotations) if e.annotations else {},
         )
-        out.append((f"{e.list_id}|{e.state}|{e.plate}".encode(), encode(UpdateDoc(body, lst))))
+        out.append((update_key(e.list_id, e.state, e.plate), encode(UpdateDoc(body, lst))))
         lst = None
     return out
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from streams.errors import PlatewatchError
 from streams.kafka.clients import KafkaClients
-from streams.kafka.rd_records import PARTITION_EOF
+from streams.kafka.rd_records import PARTITION_EOF, ConsumeErrorLog
 
 Partition = tuple[str, int]
 # (key, value) of each record, and its Message (for its offset, should the record be refused)
@@ -49,7 +48,7 @@ async def replay_to_end(
         "queued.max.messages.kbytes": 64 * 1024,
         "queued.min.messages": 1_000_000,  # read ahead while Python decodes
     })  # fmt: skip
-    logged: dict[int, float] = {}  # error code: when last logged (a broker down repeats with every consume)
+    log_error = ConsumeErrorLog(log, "hotlist catch-up")
     try:
         consumer.assign([
             confluent_kafka.TopicPartition(topic, partition, confluent_kafka.OFFSET_BEGINNING)
@@ -67,7 +66,7 @@ async def replay_to_end(
                             remaining.discard(part)  # nothing committed beyond this
                             following[part] = max(following[part], m.offset())
                     elif err is not None:
-                        _consume_error(m.topic(), err, logged)
+                        _consume_error(m.topic(), err, log_error)
             if good:
                 on_batch([(m.key(), m.value()) for m in good], good)
             for tp in consumer.position(assigned):  # each partition's offset after its last record
@@ -81,7 +80,7 @@ async def replay_to_end(
     return {tp: max(following[tp], ends[tp]) for tp in ends}
 
 
-def _consume_error(topic: str, err: Any, logged: dict[int, float]) -> None:
+def _consume_error(topic: str, err: Any, log_error: ConsumeErrorLog) -> None:
     """Fatal errors, authorisation and records gone from under the read stop the replica (the worker
     starts it again from the beginning); the rest librdkafka retries (logged once per 30 s)."""
     import confluent_kafka  # noqa: PLC0415
@@ -89,6 +88,4 @@ def _consume_error(topic: str, err: Any, logged: dict[int, float]) -> None:
     refusals = (confluent_kafka.KafkaError.TOPIC_AUTHORIZATION_FAILED, confluent_kafka.KafkaError._AUTO_OFFSET_RESET)
     if err.fatal() or err.code() in refusals:
         raise PlatewatchError(f"the hotlist replica cannot read {topic}: {err.str()}")
-    if time.monotonic() - logged.get(err.code(), -1e9) >= 30:
-        logged[err.code()] = time.monotonic()
-        log.warning("hotlist catch-up: %s", err.str())
+    log_error(err)

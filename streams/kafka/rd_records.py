@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +11,20 @@ from streams.pipeline.counts import InputRange
 
 # librdkafka's "partition end reached" event: information, not an error (off by default)
 PARTITION_EOF = -191
+
+
+class ConsumeErrorLog:
+    """Each kind of consume error once per `seconds`: with a broker down, every consume returns one."""
+
+    def __init__(self, logger: logging.Logger, what: str, seconds: float = 30.0) -> None:
+        self.logger, self.what, self.seconds = logger, what, seconds
+        self.last: dict[int, float] = {}  # error code: when last logged
+
+    def __call__(self, err: Any) -> None:
+        now = time.monotonic()
+        if now - self.last.get(err.code(), -1e9) >= self.seconds:
+            self.last[err.code()] = now
+            self.logger.warning("%s: %s", self.what, err.str())
 
 
 class RdRecord:

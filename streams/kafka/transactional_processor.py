@@ -33,7 +33,7 @@ from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
-from streams.kafka.rd_records import RdRecord, split_messages
+from streams.kafka.rd_records import ConsumeErrorLog, RdRecord, split_messages
 from streams.kafka.transaction_errors import FencedError, abort_reason, describe
 from streams.kafka.transactional_config import consumer_properties, init_transactions, producer_properties
 from streams.pipeline.counts import InputRange
@@ -57,7 +57,7 @@ class TransactionalReadProcessor(ProcessorBase):
         self.consumer: Any = None
         self.producer: Any = None
         self._fatal_at: list[float] = []  # when the producer last failed fatally
-        self._logged_errors: dict[int, float] = {}  # error code: when last logged
+        self._log_consume_error = ConsumeErrorLog(log, "consume")
         self._rebalances = 0  # assignments and revocations seen (by the consume thread)
         self._positions: dict[tuple[str, int], int] = {}  # committed offsets, for the lag gauges
         self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
@@ -141,13 +141,6 @@ class TransactionalReadProcessor(ProcessorBase):
             # offset and the first read comes again
             return rest
         return first + rest
-
-    def _log_consume_error(self, err: Any) -> None:
-        """Each kind of consume error once per 30 s: a broker down returns one with every consume."""
-        now = time.monotonic()
-        if now - self._logged_errors.get(err.code(), -1e9) >= 30:
-            self._logged_errors[err.code()] = now
-            log.warning("consume: %s", err.str())
 
     async def _process(self, records: list[RdRecord], ranges: list[InputRange]) -> None:
         started = time.monotonic()
