@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import orjson
+
 from streams.hotlists.model import Hit, HotlistInfo, MatchKind
 from streams.pipeline.read_decoder import PlateRead
 from streams.policy.agencies import AgencyRegistry
@@ -19,20 +21,24 @@ def alert_id(read_id: str, hit: Hit) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{read_id}|{list_id}|{state}|{plate}"))
 
 
-def recipients(read: PlateRead, hit: Hit, info: HotlistInfo | None, registry: AgencyRegistry | None) -> list[str]:
-    """The reading agency, the entry's owner (or the list's), then subscribers; each once, in that order."""
-    out = [read.agency_ori]
-    owner = hit.entry.owner_ori or (info.owner_ori if info else "")
+def recipients(reading_agency: str, owner: str, list_id: str, registry: AgencyRegistry | None) -> list[str]:
+    """The reading agency, the entry's owner (`entry_owner`), then subscribers; each once, in that order."""
+    out = [reading_agency]
     if owner:
         out.append(owner)
     if registry is not None:
         # a subscription names the states whose *reading agencies* it wants alerts from
-        out.extend(a.ori for a in registry.subscribers(hit.entry.list_id, _reader_state(read, registry)))
+        out.extend(a.ori for a in registry.subscribers(list_id, _reader_state(reading_agency, registry)))
     return list(dict.fromkeys(out))
 
 
-def _reader_state(read: PlateRead, registry: AgencyRegistry) -> str:
-    agency = registry.get(read.agency_ori)
+def entry_owner(hit: Hit, info: HotlistInfo | None) -> str:
+    """Who owns the hit's entry: its own owner, else its list's (or "")."""
+    return hit.entry.owner_ori or (info.owner_ori if info else "")
+
+
+def _reader_state(reading_agency: str, registry: AgencyRegistry) -> str:
+    agency = registry.get(reading_agency)
     return agency.state if agency else ""
 
 
@@ -74,7 +80,7 @@ def alert_document(
             "category": e.category or (info.category if info else ""),
             "ncic_code": e.ncic_code,
             "case_number": e.case_number,
-            "owner_ori": e.owner_ori or (info.owner_ori if info else ""),
+            "owner_ori": entry_owner(hit, info),
             "vehicle": vehicle,
             "note": e.note,
             "annotations": dict(e.annotations),
@@ -86,3 +92,16 @@ def alert_document(
             "state_mismatch": hit.state_mismatch,
         },
     }
+
+
+def alert_template(
+    read: PlateRead, hit: Hit, info: HotlistInfo | None, emitted_at: str, the_id: str
+) -> tuple[bytes, bytes]:
+    """One hit's alert as JSON around its `recipient_ori`: `before + orjson.dumps(recipient) + after` is
+    byte for byte `orjson.dumps(alert_document(...))` for that recipient (a hit usually goes to several:
+    the document is built and encoded once). A JSON string escapes its quotes, so the first
+    `"recipient_ori":""` in the encoding is the field itself."""
+    encoded = orjson.dumps(alert_document(read, hit, info, "", emitted_at, the_id))
+    before, field, after = encoded.partition(b'"recipient_ori":""')
+    assert field, "alert_document lost its recipient_ori"
+    return before + b'"recipient_ori":', after

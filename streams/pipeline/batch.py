@@ -23,13 +23,13 @@ import orjson
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import Hit
-from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms, recipients
+from streams.pipeline.alert_builder import alert_id, alert_template, entry_owner, iso_ms, recipients
 from streams.pipeline.read_decoder import PlateRead, ReadRejection, Rejected, decode_batch, internal_error
 from streams.pipeline.topics import TopicNames
 from streams.plates.codes import encode_plates
 from streams.policy.agencies import AgencyRegistry
-from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
-from streams.policy.share_audit import audit_record
+from streams.policy.jurisdiction_filter import Decision, NoPolicy, SharingPolicy
+from streams.policy.share_audit import AuditEncoder, AuditTail
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +64,30 @@ class SimulatedRecord(NamedTuple):
     timestamp: int = 0  # ms: broker append time (or producer create time, per topic config)
 
 
-@dataclass(frozen=True, slots=True)
-class Outbound:
+class Outbound(NamedTuple):  # a tuple: a batch builds thousands (a frozen dataclass costs 3x to make)
     topic: str
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class EmittedAlert:
+class Share(NamedTuple):
+    """One recipient of a hit, the policy's decision for it, and the parts its outputs are made of."""
+
+    recipient: str
+    allowed: bool
+    rule: str
+    audit: AuditTail
+    alert_topic: str
+    recipient_json: bytes
+
+
+class EmittedAlert(NamedTuple):
+    """What the metrics need of one alert sent: its recipient and how old its read is."""
+
     recipient: str
     read_time_ms: int
     broker_time_ms: int
-    document: dict[str, object]
 
 
 @dataclass
@@ -166,6 +176,9 @@ class Pipeline:
         self.topics = topics or TopicNames()
         self.clock = clock
         self._agency_of_topic: dict[str, str | None] = {}
+        self._audit_encoder = AuditEncoder()
+        self._shares_policy: SharingPolicy | NoPolicy | None = None
+        self._shares_cache: dict[tuple[str, str, str], tuple[Share, ...]] = {}
 
     def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         result = BatchResult(reads=len(records))
@@ -228,11 +241,15 @@ class Pipeline:
         Reads on the single development topic carry no proof of their agency and pass as they are
         (counted in `claimed` by the agency they name)."""
         agency_of = self._agency_of_topic
+        topics = {records[i].topic for i, _ in good}
+        for topic in topics - agency_of.keys():
+            agency_of[topic] = self.topics.reading_agency_of(topic)
+        if all(agency_of[t] is None for t in topics):  # the development topic only: every read passes
+            claimed.update(read.agency_ori for _, read in good)
+            return good
         kept = []
         for i, read in good:
-            expected = agency_of.get(records[i].topic, "?")
-            if expected == "?":
-                expected = agency_of[records[i].topic] = self.topics.reading_agency_of(records[i].topic)
+            expected = agency_of[records[i].topic]
             if expected is None:
                 claimed[read.agency_ori] += 1
                 kept.append((i, read))
@@ -303,6 +320,8 @@ class Pipeline:
         emitted: list[EmittedAlert] = []
         sent: list[tuple[PlateRead, Hit, str]] = []
         denied: list[tuple[PlateRead, Hit, str, str]] = []
+        reading_agency, read_time_ms = read.agency_ori, read.time_ms
+        audit_topic, encode_audit = self.topics.share_audit, self._audit_encoder.encode
         for hit in hits:
             info = self.index.list_info(hit.entry.list_id)
             the_id = alert_id(read.read_id, hit)
@@ -314,30 +333,21 @@ class Pipeline:
                     hit.entry.list_id,
                     hit.kind.value,
                 )
-            shared: dict[str, object] | None = None  # the alert minus its recipient, built once per hit
-            for recipient in recipients(read, hit, info, registry):
-                decision = policy.decide(read.agency_ori, recipient, PURPOSE)
-                audit = audit_record(
-                    decision,
-                    time=emitted_at,
-                    read_id=read.read_id,
-                    alert_id=the_id,
-                    plate=hit.matched_plate,
-                    reading_agency=read.agency_ori,
-                    recipient=recipient,
-                    purpose=PURPOSE,
-                )
-                audits.append(Outbound(self.topics.share_audit, audit.audit_id.encode(), orjson.dumps(audit.to_json())))
-                if not decision.allowed:
+            head = self._audit_encoder.head(time=emitted_at, read_id=read.read_id, alert_id=the_id,
+                                            plate=hit.matched_plate, reading_agency=reading_agency)  # fmt: skip
+            template: tuple[bytes, bytes] | None = None  # the alert around its recipient, built once per hit
+            for share in self._shares(policy, registry, reading_agency, entry_owner(hit, info), hit.entry.list_id):
+                audits.append(Outbound(audit_topic, *encode_audit(head, the_id, share.audit)))
+                if not share.allowed:
                     # a profile rule's id, or why no rule could decide: both bounded by the policy
-                    denied.append((read, hit, recipient, decision.rule))
+                    denied.append((read, hit, share.recipient, share.rule))
                     continue
-                if shared is None:
-                    shared = alert_document(read, hit, info, recipient, emitted_at, the_id)
-                doc = {**shared, "recipient_ori": recipient}
-                alerts.append(Outbound(self.topics.alerts(recipient), the_id.encode(), orjson.dumps(doc)))
-                emitted.append(EmittedAlert(recipient, read.time_ms, record.timestamp, doc))
-                sent.append((read, hit, recipient))
+                if template is None:
+                    template = alert_template(read, hit, info, emitted_at, the_id)
+                value = template[0] + share.recipient_json + template[1]
+                alerts.append(Outbound(share.alert_topic, the_id.encode(), value))
+                emitted.append(EmittedAlert(share.recipient, read_time_ms, record.timestamp))
+                sent.append((read, hit, share.recipient))
         # all built: nothing below raises
         for hit in hits:
             result.matches[(hit.entry.list_id, hit.kind.value)] += 1
@@ -353,6 +363,31 @@ class Pipeline:
             result.decisions["deny"] += len(denied)
             for *_, rule in denied:
                 result.denied[rule] += 1
+
+    def _shares(
+        self, policy: SharingPolicy | NoPolicy, registry: AgencyRegistry | None, reading_agency: str, owner: str,
+        list_id: str,
+    ) -> tuple[Share, ...]:  # fmt: skip
+        """Who receives a hit of `list_id` read by `reading_agency` (entry owned by `owner`), and what the
+        policy decides for each: the same for every such hit while this policy is in force (a new
+        policy, a new registry, starts a new cache)."""
+        if policy is not self._shares_policy:
+            self._shares_policy, self._shares_cache = policy, {}
+        key = (reading_agency, owner, list_id)
+        shares = self._shares_cache.get(key)
+        if shares is None:
+            if len(self._shares_cache) >= 100_000:
+                self._shares_cache.clear()
+            shares = self._shares_cache[key] = tuple(
+                self._share_with(policy.decide(reading_agency, recipient, PURPOSE), reading_agency, recipient)
+                for recipient in recipients(reading_agency, owner, list_id, registry)
+            )
+        return shares
+
+    def _share_with(self, decision: Decision, reading_agency: str, recipient: str) -> Share:
+        tail = self._audit_encoder.tail(decision, reading_agency, recipient, PURPOSE)
+        return Share(recipient, decision.allowed, decision.rule, tail, self.topics.alerts(recipient),
+                     orjson.dumps(recipient))  # fmt: skip
 
     def _dead_letter(
         self, record: ConsumedRecord, rej: Rejected, result: BatchResult, exc: BaseException | None = None

@@ -184,13 +184,13 @@ def decode_batch(values: Sequence[bytes | None]) -> tuple[list[tuple[int, PlateR
     message: whatever one raises, that message is rejected (`internal_error`) and the batch goes on."""
     good: list[tuple[int, PlateRead]] = []
     bad: list[Rejected] = []
-    decode = _DECODER.decode
+    decode, oris, states, keep = _DECODER.decode, _ORIS, _STATES, good.append  # locals: this loop runs per read
     for i, value in enumerate(values):
         if value is not None and len(value) <= MAX_MESSAGE_BYTES:
             try:
                 read = decode(value)
-                if _field_problem(read) is None:
-                    good.append((i, read))
+                if oris[read.agency_ori] is not None and states[read.state] is not None:  # _field_problem, inlined
+                    keep((i, read))
                     continue
             except Exception:  # which exception, and why, is sorted out below, off the fast path
                 pass

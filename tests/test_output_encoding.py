@@ -1,0 +1,73 @@
+"""The outputs a batch sends are encoded in bulk (an audit record from cached parts, an alert once per
+hit around its recipient): they must be byte for byte what the reference builders give."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.hotlists.index import HotlistIndex
+from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms
+from streams.pipeline.batch import Pipeline, SimulatedRecord
+from streams.policy.jurisdiction_filter import Decision, NoPolicy, SharingPolicy
+from streams.policy.share_audit import AuditEncoder, audit_record
+from streams.policy.store import PolicyStore
+from streams.sim.camera_feed import CameraFeed, FeedSettings
+from streams.sim.synthetic import synthetic_hotlist
+
+text = st.text(max_size=12)  # quotes, backslashes, control characters and non-ASCII included
+decisions = st.builds(Decision, st.booleans(), text, text, text, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(text, text, text, text, text, st.lists(st.tuples(text, decisions), min_size=1, max_size=4)),
+             min_size=1, max_size=6),
+    text,
+)  # fmt: skip
+def test_an_encoded_audit_record_is_the_reference_record(hits: list, purpose: str) -> None:  # type: ignore[type-arg]
+    encoder = AuditEncoder()  # one encoder for every hit: its cached parts are reused across them
+    for time, read_id, the_id, plate, agency, shares in hits:
+        head = encoder.head(time=time, read_id=read_id, alert_id=the_id, plate=plate, reading_agency=agency)
+        for recipient, decision in shares:
+            key, value = encoder.encode(head, the_id, encoder.tail(decision, agency, recipient, purpose))
+            reference = audit_record(decision, time=time, read_id=read_id, alert_id=the_id, plate=plate,
+                                     reading_agency=agency, recipient=recipient, purpose=purpose)  # fmt: skip
+            assert value == orjson.dumps(reference.to_json())
+            assert key == reference.audit_id.encode()
+
+
+def test_every_alert_of_a_batch_is_the_reference_document() -> None:
+    index = HotlistIndex()
+    synthetic_hotlist(index, 20_000, list_id="ncic")
+    store = PolicyStore()
+    feed = CameraFeed(index, store.current.registry, FeedSettings(hit_rate=0.3, seed=11))  # type: ignore[union-attr]
+    records = [SimulatedRecord(v, k, "plate-reads", 0, i, 1) for i, (k, v) in enumerate(feed.batch(2_000))]
+    result = Pipeline(index, lambda: store.current, clock=lambda: 1.8e9).process(records)
+    assert len(result.alerts) > 500 and len(result.sent) == len(result.alerts)
+    assert len({r.read_id for r, _, _ in result.sent}) < len(result.alerts)  # hits with several recipients
+    for (read, hit, recipient), alert in zip(result.sent, result.alerts, strict=True):
+        the_id = alert_id(read.read_id, hit)
+        info = index.list_info(hit.entry.list_id)
+        reference = alert_document(read, hit, info, recipient, iso_ms(1_800_000_000_000), the_id)
+        assert alert.value == orjson.dumps(reference)
+        assert alert.key == the_id.encode()
+
+
+def test_a_new_policy_is_decided_afresh() -> None:
+    """Who receives a hit and what is decided is kept per policy: a policy loaded later is not
+    answered from the decisions of the one before."""
+    index = HotlistIndex()
+    synthetic_hotlist(index, 2_000, list_id="ncic")
+    in_force: list[SharingPolicy | NoPolicy] = [NoPolicy()]
+    store = PolicyStore()
+    feed = CameraFeed(index, store.current.registry, FeedSettings(hit_rate=0.5, seed=3))  # type: ignore[union-attr]
+    records = [SimulatedRecord(v, k) for k, v in feed.batch(200)]
+    pipeline = Pipeline(index, lambda: in_force[0])
+    before = pipeline.process(records)
+    assert before.audits and not before.alerts and set(before.denied) == {"policy_invalid"}
+    in_force[0] = store.current
+    after = pipeline.process(records)
+    assert after.alerts and len(after.audits) >= len(before.audits)
+    assert {orjson.loads(a.value)["policy_version"] for a in after.audits} == {store.current.version}
