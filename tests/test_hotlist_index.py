@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.hotlists.columns import CodeSet
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
 from streams.plates.codes import OcrClasses
@@ -148,6 +149,30 @@ def test_memory_names_what_each_part_holds() -> None:
     parts = index.memory()
     assert parts["base.codes"] == 8 * 1000  # one uint64 a plate
     assert parts["base.cases"] == 6 * 1000  # fixed width: the longest case number
-    assert parts["bitmap.exact"] > 0 and parts["filter.exact"] == 2**27 // 8
+    assert parts["set.exact"] == 0  # the set of plate codes is base.codes itself
+    assert 0 < parts["set.folded"] <= 8 * 1000 and parts["filter.exact"] == 2**27 // 8
     index.upsert(HotlistEntry("ncic", "LIVE1", "CA"))
-    assert index.memory()["delta (estimate)"] > 0
+    assert index.memory()["delta (estimate)"] > 0 and index.memory()["set.exact"] > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), max_size=30),
+    st.lists(st.tuples(st.booleans(), st.integers(0, 45)), max_size=40),
+    st.lists(st.integers(0, 45), max_size=20),
+)
+def test_a_code_set_is_a_set(loaded: list[int], changes: list[tuple[bool, int]], probes: list[int]) -> None:
+    """A bulk-loaded sorted array (repeats included, as in base.codes) and the live changes since
+    answer as one set, code by code and a batch at a time."""
+    codes = CodeSet(np.array(sorted(loaded), np.uint64))
+    model = set(loaded)
+    for add, code in changes:
+        if add:
+            codes.add(code)
+            model.add(code)
+        else:
+            codes.discard(code)
+            model.discard(code)
+    asked = [*probes, *loaded, *(c for _, c in changes)]
+    assert [c in codes for c in asked] == [c in model for c in asked]
+    assert codes.contains_many(np.array(asked, np.uint64)).tolist() == [c in model for c in asked]

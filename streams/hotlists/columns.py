@@ -45,6 +45,66 @@ class BitFilter:
         return ((self.words[(h >> _SIX).astype(np.intp)] >> (h & _LOW6)) & _ONE).astype(np.bool_)
 
 
+class CodeSet:
+    """A set of uint64 codes: a sorted array built by a bulk load, and the changes since (live
+    updates) in two small Python sets.
+
+    It replaces roaring's `BitMap64` for plate codes: codes spread over 2**42 values leave about one
+    per roaring container, and 10M codes took 213 MB (exact) and 112 MB (folded) there, against
+    8 bytes a code here (none at all for the exact codes, whose array is the base segment's own).
+    A batch's candidates are tested together (`contains_many`: one binary search each, in C).
+    """
+
+    __slots__ = ("added", "codes", "removed")
+
+    def __init__(self, sorted_codes: Codes | None = None) -> None:
+        self.codes: Codes = np.zeros(0, np.uint64) if sorted_codes is None else sorted_codes  # ascending
+        self.added: set[int] = set()  # codes not in `codes`, added since
+        self.removed: set[int] = set()  # codes of `codes` discarded since
+
+    def _in_codes(self, code: int) -> bool:
+        i = int(np.searchsorted(self.codes, np.uint64(code)))
+        return i < len(self.codes) and int(self.codes[i]) == code
+
+    def __contains__(self, code: int) -> bool:
+        if code in self.added:
+            return True
+        return code not in self.removed and self._in_codes(code)
+
+    def add(self, code: int) -> None:
+        if code in self.removed:
+            self.removed.discard(code)
+        elif not self._in_codes(code):
+            self.added.add(code)
+
+    def discard(self, code: int) -> None:
+        if code in self.added:
+            self.added.discard(code)
+        elif self._in_codes(code):
+            self.removed.add(code)
+
+    def contains_many(self, codes: Codes) -> npt.NDArray[np.bool_]:
+        """Which of `codes` are in the set."""
+        base = self.codes
+        if len(base) and len(codes):
+            at = np.minimum(np.searchsorted(base, codes), len(base) - 1)
+            found: npt.NDArray[np.bool_] = base[at] == codes
+        else:
+            found = np.zeros(len(codes), np.bool_)
+        if self.added or self.removed:
+            listed = codes.tolist()
+            if self.removed:
+                found &= np.fromiter((c not in self.removed for c in listed), np.bool_, len(listed))
+            if self.added:
+                found |= np.fromiter((c in self.added for c in listed), np.bool_, len(listed))
+        return found
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held besides `codes` (which may be another column's array): the changes since the load."""
+        return 72 * (len(self.added) + len(self.removed))
+
+
 class Interned(Generic[T]):
     """Append-only table of distinct values with a dense integer id each."""
 

@@ -17,12 +17,12 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from pyroaring import BitMap64
 
 from streams.hotlists import live, views
 from streams.hotlists.columns import (
     BaseSegment,
     BitFilter,
+    CodeSet,
     ColumnIds,
     Detail,
     EntryColumns,
@@ -137,10 +137,10 @@ class HotlistIndex:
             last[:-1] = (sorted_key[:, 1:] != sorted_key[:, :-1]).any(axis=0)
         final = order[last]
         base = take_rows(base, final)
-        exact = BitMap64(distinct_sorted(base.codes))  # sorted by code above
+        exact = CodeSet(base.codes)  # sorted by code above: the column is the set
         folded_all = s.fold_codes(base.codes)
         folded_codes = distinct_sorted(np.sort(folded_all))
-        folded = BitMap64(folded_codes)
+        folded = CodeSet(folded_codes)
         tol2 = s.tol2_bitmap(base, folded_all)
         exact_filter, folded_filter = BitFilter(), BitFilter()
         exact_filter.add_many(base.codes)

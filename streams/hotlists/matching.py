@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from pyroaring import BitMap64
 
+from streams.hotlists.columns import CodeSet
 from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
 from streams.hotlists.state import IndexState, Key
 from streams.plates.codes import BASE, DIGIT, POWERS, EncodedPlates, OcrClasses, encode_plates
@@ -70,20 +70,17 @@ class Matcher:
         max_tolerance = s.max_tolerance
         codes, folded = plates.codes, plates.folded
         good = plates.good
-        exact_rows = np.flatnonzero(s.exact_filter.maybe(codes) & good)
         exact_set = s.exact
-        exact_hit = {i for i, c in zip(exact_rows.tolist(), codes[exact_rows].tolist(), strict=True) if c in exact_set}
-        candidates = set(exact_hit)
+        exact_rows = np.flatnonzero(s.exact_filter.maybe(codes) & good)
+        exact_rows = exact_rows[exact_set.contains_many(codes[exact_rows])]
+        rows = exact_rows
         if max_tolerance:
             folded_rows = np.flatnonzero(s.folded_filter.maybe(folded) & good)
-            folded_set = s.folded
-            candidates.update(
-                i for i, c in zip(folded_rows.tolist(), folded[folded_rows].tolist(), strict=True) if c in folded_set
-            )
-        if not candidates:
+            rows = np.union1d(rows, folded_rows[s.folded.contains_many(folded[folded_rows])])
+        if not len(rows):
             return []
-        found: list[Found] = [(i, int(codes[i]), ()) for i in sorted(exact_hit)]
-        rows = np.array(sorted(candidates), np.intp)
+        found: list[Found] = [(i, c, ()) for i, c in zip(exact_rows.tolist(), codes[exact_rows].tolist(), strict=True)]
+        rows = rows.astype(np.intp, copy=False)
         if max_tolerance:
             found.extend(self._one_change_variants(plates, rows))
         if max_tolerance >= 2:
@@ -118,14 +115,12 @@ class Matcher:
         weights = _POWERS_I64[pos_ix + shift]
         variants = (plates.codes[rows].astype(np.int64)[row_ix] + deltas[valid] * weights).astype(np.uint64)
         maybe = np.flatnonzero(self._state.exact_filter.maybe(variants))
-        exact_set = self._state.exact
-        for k in maybe.tolist():
-            v = int(variants[k])
-            if v in exact_set:
-                yield int(rows[row_ix[k]]), v, (int(pos_ix[k]),)
+        listed = maybe[self._state.exact.contains_many(variants[maybe])]
+        for k, v in zip(listed.tolist(), variants[listed].tolist(), strict=True):
+            yield int(rows[row_ix[k]]), v, (int(pos_ix[k]),)
 
     def _variants(
-        self, plates: EncodedPlates, i: int, exact_set: BitMap64, changes: int
+        self, plates: EncodedPlates, i: int, exact_set: CodeSet, changes: int
     ) -> Iterator[tuple[int, tuple[int, ...]]]:
         """Index codes exactly `changes` look-alike changes away from plate i (a slow, rare path)."""
         code = int(plates.codes[i])

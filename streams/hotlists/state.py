@@ -7,9 +7,10 @@ Out: for a plate code, the live entries listed under it (`entries_for_code`) and
 used to gate look-alike searches. Nothing here matches reads or changes entries.
 
 Layout (see docs/architecture.md for the reasoning):
-- membership lives in two roaring bitmaps (`BitMap64`): plate codes, and OCR-folded codes;
+- membership lives in two code sets (`CodeSet`: a sorted array and the live changes since): plate
+  codes (the base segment's own sorted code column) and OCR-folded codes;
 - in front of each sits a one-hash bit filter in a numpy array, so a whole batch is tested in a few
-  vectorised steps and only its few candidates pay a per-element bitmap test;
+  vectorised steps and only its few candidates pay a binary search;
 - entry details live in a *base* segment of numpy columns sorted by plate code (bulk loads build it)
   and a small *delta* of live updates held as objects; a removed base entry is marked dead.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from pyroaring import BitMap64
 
-from streams.hotlists.columns import BaseSegment, BitFilter, Detail, Interned, distinct_sorted
+from streams.hotlists.columns import BaseSegment, BitFilter, CodeSet, Detail, Interned, distinct_sorted
 from streams.hotlists.model import FOREVER, NO_TIME, HotlistEntry, HotlistInfo, Vehicle
 from streams.plates.codes import Codes, OcrClasses, codes_to_digits, decode_plate, digits_to_codes, encode_plate
 
@@ -46,8 +47,8 @@ class IndexState:
         self.base = BaseSegment.empty()
         self.delta: dict[Key, HotlistEntry] = {}
         self.delta_by_code: dict[int, set[Key]] = {}
-        self.exact = BitMap64()
-        self.folded = BitMap64()
+        self.exact = CodeSet()
+        self.folded = CodeSet()
         self.exact_filter = BitFilter()
         self.folded_filter = BitFilter()
         self.max_tolerance = 0

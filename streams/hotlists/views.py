@@ -56,11 +56,12 @@ def stats(s: IndexState) -> list[ListStats]:
 
 
 def memory(s: IndexState) -> dict[str, int]:
-    """Bytes held by each part of the index: the base segment's columns, the bitmaps (their serialised
-    size, close to what roaring holds), the bit filters, and an estimate for the live-update delta."""
+    """Bytes held by each part of the index: the base segment's columns, the code sets, the two-change
+    bitmap (its serialised size), the bit filters, and an estimate for the live-update delta."""
     parts = {f"base.{f.name}": getattr(s.base, f.name).nbytes for f in fields(s.base)}
-    for name in ("exact", "folded", "folded_tol2"):
-        parts[f"bitmap.{name}"] = len(getattr(s, name).serialize())
+    parts["set.exact"] = s.exact.nbytes  # the live changes only: its sorted codes are base.codes
+    parts["set.folded"] = s.folded.codes.nbytes + s.folded.nbytes
+    parts["bitmap.folded_tol2"] = len(s.folded_tol2.serialize())
     parts["filter.exact"], parts["filter.folded"] = s.exact_filter.words.nbytes, s.folded_filter.words.nbytes
     parts["delta (estimate)"] = 400 * len(s.delta)
     return parts
