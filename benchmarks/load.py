@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class LoadParams:
     peers: str | None = None  # comma-separated (benchmarks/peers/run.py); None: every peer
     peer_rounds: int = 3
     smoke: bool = False
+    # one row only: the exactly-once worker's saturation on this broker (run.py's SASL_SSL row)
+    worker_only: bool = False
 
 
 def _progress(text: str) -> None:
@@ -72,31 +74,41 @@ async def _produce_reads(bootstrap: str, topic: str, reads: list[tuple[bytes, by
         await producer.stop()
 
 
-async def drain(worker: WorkerProcess, expect: int, timeline: list[dict[str, float]]) -> dict[str, float]:
-    """The worker's saturation throughput: time from its first read consumed to its last."""
+class NoCommonWindowError(RuntimeError):
+    """Some worker took no read before the others had taken them all."""
+
+
+async def drain(workers: Sequence[WorkerProcess], expect: int, timeline: list[dict[str, float]]) -> dict[str, float]:
+    """Saturation throughput: from the moment every worker has consumed a read to the last read."""
     start = time.monotonic()
-    first_t, last_count = None, 0.0
+    first_t, first_count, last_count = None, 0.0, 0.0
+    start_cpu = first_cpu = sum(_cpu_of(w) for w in workers)
     deadline = start + 900
     while time.monotonic() < deadline:
-        count = worker.metric("platewatch_reads_consumed_total")
+        counts = [w.metric("platewatch_reads_consumed_total") for w in workers]
+        count = sum(counts)
         now = time.monotonic()
-        timeline.append({"t": now - start, "reads": count, "lag": worker.metric("platewatch_consumer_lag_messages")})
-        if count and first_t is None:
-            first_t = now  # first batch done; its reads count from here
-            first_count = count
+        lag = sum(w.metric("platewatch_consumer_lag_messages") for w in workers)
+        timeline.append({"t": now - start, "reads": count, "lag": lag})
+        if all(counts) and first_t is None:
+            first_t = now  # a first batch done by each; reads (and CPU) count from here
+            first_count, first_cpu = count, sum(_cpu_of(w) for w in workers)
         if count >= expect:
             break
         if count != last_count and len(timeline) % 10 == 0:
             _progress(f"draining: {int(count):,} of {expect:,} reads")
         last_count = count
         await asyncio.sleep(0.1)
-    assert first_t is not None
-    done = worker.metric("platewatch_reads_consumed_total")
+    done = sum(w.metric("platewatch_reads_consumed_total") for w in workers)
+    if first_t is None:  # a worker never consumed: the others took every read
+        raise NoCommonWindowError(f"a worker took no read of the {expect:,}: no window in which all consumed")
+    cpu = sum(_cpu_of(w) for w in workers)
     if done > first_count:
-        seconds, done = time.monotonic() - first_t, done - first_count
+        seconds, done, cpu = time.monotonic() - first_t, done - first_count, cpu - first_cpu
     else:  # everything was consumed before the first look (small runs): the whole window counts
-        seconds = first_t - start
-    return {"reads": done, "seconds": seconds, "reads_per_s": done / max(seconds, 1e-9)}
+        seconds, cpu = first_t - start, cpu - start_cpu
+    return {"reads": done, "seconds": seconds, "reads_per_s": done / max(seconds, 1e-9),
+            "cpu_s_per_100k": cpu / max(done, 1) * 100_000}  # fmt: skip
 
 
 async def fixed_rate(
@@ -172,11 +184,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     await _produce_reads(p.bootstrap, names.plate_reads, reads)
     expected = expected_alerts(index, policy, names, reads)
     alert_topics = sorted(s.name for s in specs if s.name.startswith(names.alerts_prefix))
-    _progress(f"{p.reads:,} reads on {names.plate_reads}, {sum(expected.values()):,} alerts expected; the peers")
-    peers = await run_peers(p, clients, settings, f"{prefix}peers.", names.plate_reads, reads, codes)
-
-    # the guarantee a deployment runs with costs something: the same reads through each, in turn, each
-    # as its own consumer group from the start of the topic (the second also reads the first's fixed-rate reads)
+    _progress(f"{p.reads:,} reads on {names.plate_reads}, {sum(expected.values()):,} alerts expected")
     problems: list[str] = []
 
     async def check(guarantee: str, want: Counter[str]) -> None:
@@ -187,6 +195,15 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
             problems.append(f"{guarantee} worker: {wrong}")
         _progress(f"{guarantee} worker's alerts: {wrong or 'as expected'}")
 
+    if p.worker_only:
+        eos = await measure_worker(p, prefix, names, feed, Path(log_dir), "exactly_once", p.reads,
+                                   lambda: check("exactly_once", expected), with_latency=False)  # fmt: skip
+        hotlist = {"entries": p.entries, "publish_seconds": publish_s, **eos["hotlist"]}
+        return {"parameters": p.__dict__, "hotlist": hotlist, "exactly_once": eos,
+                "outputs_verified": not problems, "problems": problems}  # fmt: skip
+    peers = await run_peers(p, clients, settings, f"{prefix}peers.", names.plate_reads, reads, codes)
+    # the guarantee a deployment runs with costs something: the same reads through each, in turn, each
+    # as its own consumer group from the start of the topic (the second also reads the first's fixed-rate reads)
     alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads,
                                lambda: check("at_least_once", expected))  # fmt: skip
     # the second worker reads every read the first one read: it must add exactly what the first one wrote
@@ -194,6 +211,15 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
     eos = await measure_worker(p, prefix, names, feed, Path(log_dir), "exactly_once",
                                p.reads + alo["fixed_rate"]["offered"],
                                lambda: check("exactly_once", written + written))  # fmt: skip
+    # two workers in one group read everything again: they must add exactly what the exactly-once one wrote
+    after_eos = await alerts_on(clients, alert_topics)
+    everything = p.reads + alo["fixed_rate"]["offered"] + eos["fixed_rate"]["offered"]
+    try:
+        pair = await measure_pair(p, prefix, Path(log_dir), everything,
+                                  lambda: check("two workers", after_eos + (after_eos - written)))  # fmt: skip
+        pair["over_one_worker"] = pair["pipeline_saturation"]["reads_per_s"] / eos["pipeline_saturation"]["reads_per_s"]
+    except NoCommonWindowError as exc:  # reported as not measured, with why
+        pair = {"error": str(exc)}
     pipeline = alo["pipeline_saturation"]
     return {
         "parameters": p.__dict__,
@@ -212,6 +238,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         "timeline_saturation": alo["timeline_saturation"],
         "timeline_fixed_rate": alo["timeline_fixed_rate"],
         "exactly_once": eos,
+        "two_workers": pair,
         "exactly_once_over_at_least_once": {
             "saturation_reads_per_s": eos["pipeline_saturation"]["reads_per_s"] / pipeline["reads_per_s"],
             "cpu_s_per_100k": _ratio(eos["pipeline_saturation"], pipeline, "cpu_s_per_100k"),
@@ -275,9 +302,11 @@ async def measure_worker(
     guarantee: str,
     expect: int,
     after_drain: Callable[[], Awaitable[None]],
+    *,
+    with_latency: bool = True,
 ) -> dict[str, Any]:
     """One worker, with `guarantee`, as a fresh consumer group: its saturation throughput over the
-    backlog, then its latency at the fixed rate."""
+    backlog, then (`with_latency`) its latency at the fixed rate."""
     worker = WorkerProcess(
         p.bootstrap, prefix, log_dir / f"worker-{guarantee}.log", "--ingest", "single_topic",
         "--processing-guarantee", guarantee, "--group-id", f"{prefix}{guarantee}",
@@ -292,12 +321,12 @@ async def measure_worker(
             f"{guarantee} worker ready in {ready_s:.1f}s (replica catch-up {readyz['hotlist_catch_up_seconds']:.1f}s)"
         )
         drain_timeline: list[dict[str, float]] = []
-        cpu0 = _cpu_of(worker)
-        pipeline = await drain(worker, expect, drain_timeline)
-        cpu = _cpu_of(worker) - cpu0
-        pipeline["cpu_s_per_100k"] = cpu / max(pipeline["reads"], 1) * 100_000  # the drain window's whole CPU
+        pipeline = await drain([worker], expect, drain_timeline)  # its CPU in the same window
         _progress(f"{guarantee}: {pipeline['reads_per_s']:,.0f} reads/s at saturation")
         await after_drain()
+        if not with_latency:
+            return {"guarantee": guarantee, "hotlist": _hotlist_of(ready_s, readyz), "pipeline_saturation": pipeline,
+                    "worker_rss_bytes": _rss_of(worker), "timeline_saturation": drain_timeline}  # fmt: skip
         rate_timeline: list[dict[str, float]] = []
         before = latency_buckets(worker)
         latency = await fixed_rate(p, names, feed, worker, rate_timeline)
@@ -313,16 +342,42 @@ async def measure_worker(
         worker.terminate()
     return {
         "guarantee": guarantee,
-        "hotlist": {
-            "worker_ready_seconds": ready_s,
-            "replica_catch_up_seconds": readyz["hotlist_catch_up_seconds"],
-            "replica_entries": readyz["hotlist_entries"],
-        },
+        "hotlist": _hotlist_of(ready_s, readyz),
         "pipeline_saturation": pipeline,
         "fixed_rate": latency,
         "worker_rss_bytes": rss,
         "timeline_saturation": drain_timeline,
         "timeline_fixed_rate": rate_timeline,
+    }
+
+
+async def measure_pair(p: LoadParams, prefix: str, log_dir: Path, expect: int,
+                       after_drain: Callable[[], Awaitable[None]]) -> dict[str, Any]:  # fmt: skip
+    """Scale-out on this machine: two exactly-once workers in one fresh group share the topic's
+    partitions (3: one worker takes two), timed while both consume."""
+    args = ("--ingest", "single_topic", "--processing-guarantee", "exactly_once", "--group-id", f"{prefix}pair")
+    workers = [WorkerProcess(p.bootstrap, prefix, log_dir / f"worker-pair-{n}.log", *args) for n in (1, 2)]
+    for worker in workers:
+        worker.start()
+    try:
+        await asyncio.gather(*(w.wait_ready(timeout=900) for w in workers))
+        _progress("two exactly-once workers ready")
+        timeline: list[dict[str, float]] = []
+        pipeline = await drain(workers, expect, timeline)
+        _progress(f"two workers: {pipeline['reads_per_s']:,.0f} reads/s at saturation")
+        await after_drain()
+    finally:
+        for worker in workers:
+            worker.terminate()
+    return {"workers": len(workers), "guarantee": "exactly_once", "pipeline_saturation": pipeline,
+            "timeline_saturation": timeline}  # fmt: skip
+
+
+def _hotlist_of(ready_s: float, readyz: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "worker_ready_seconds": ready_s,
+        "replica_catch_up_seconds": readyz["hotlist_catch_up_seconds"],
+        "replica_entries": readyz["hotlist_entries"],
     }
 
 

@@ -1,12 +1,16 @@
 """`make bench`: micro benchmarks, the load benchmark on the broker, outputs, baseline comparison.
 
-    python -m benchmarks.run [--smoke] [--out DIR] [--baseline FILE] [--save-baseline]
+    python -m benchmarks.run [--smoke] [--out DIR] [--baseline FILE] [--save-baseline] [--secure-env FILE]
 
 Writes DIR/result.json, DIR/summary.md (the targets, met or missed, and the side-by-side table of
 Platewatch and its peers on one topic), DIR/latency.png and DIR/throughput.png, and compares the run's
 same-run ratios with the committed baseline (benchmarks/baseline.json): it exits 1, naming them, when
 any ratio fell more than 15% below it, and when any system's output was wrong. --smoke runs everything
 at small sizes in a few minutes and checks outputs, and that the ratios are computed.
+
+--secure-env FILE (what `kafka.sh secure-up` writes: the PLATEWATCH_* settings of its admin) adds the
+SASL_SSL row: the same sizes, on that broker, through the exactly-once worker (a child run with
+--worker-only in that environment), its outputs checked like the others.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-load", action="store_true", help="core benchmarks only (no broker)")
     p.add_argument("--peers", help="comma-separated peers (benchmarks/peers/run.py; default: all)")
     p.add_argument("--peer-rounds", type=int, help="interleaved rounds of the peers (default 3; smoke 1)")
+    p.add_argument("--secure-env", type=Path, help="settings of a SASL_SSL broker: adds the SASL_SSL row")
+    p.add_argument("--worker-only", action="store_true", help="the exactly-once worker's saturation alone")
     a = p.parse_args(argv)
     entries = a.entries or (20_000 if a.smoke else 10_000_000)
     reads = a.reads or (20_000 if a.smoke else 1_000_000)  # shorter windows flatter the fast systems
     seconds = a.seconds or (3.0 if a.smoke else 30.0)
     rate = 500 if a.smoke and a.rate == 5000 else a.rate
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.worker_only:
+        return worker_row(a, entries, reads)
     started = time.time()
     result: dict[str, Any] = {"machine": machine(), "started": started, "smoke": a.smoke}
     print("== core micro benchmarks")
@@ -65,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         params = LoadParams(a.bootstrap, entries, reads, rate, seconds, hit_rate=0.01, peers=a.peers,
                             peer_rounds=a.peer_rounds or (1 if a.smoke else 3), smoke=a.smoke)  # fmt: skip
         result["load"] = asyncio.run(run_load(params, str(a.out)))
+        if a.secure_env:
+            result["load"]["sasl_ssl"] = sasl_ssl_row(a, entries, reads, result["load"])
         plot_latency(result["load"], a.out / "latency.png")
         plot_throughput(result["load"], a.out / "throughput.png")
         plot_systems(result["load"], a.out / "systems.png")
@@ -89,6 +100,35 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"OUTPUT WRONG: {problem}", file=sys.stderr)
     return judge(comparison, smoke=a.smoke) or (1 if problems else 0)
+
+
+def worker_row(a: argparse.Namespace, entries: int, reads: int) -> int:
+    params = LoadParams(a.bootstrap, entries, reads, a.rate, 0, hit_rate=0.01, smoke=a.smoke, worker_only=True)
+    load = asyncio.run(run_load(params, str(a.out)))
+    (a.out / "result.json").write_bytes(orjson.dumps(load, option=orjson.OPT_INDENT_2))
+    return 1 if load["problems"] else 0
+
+
+def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[str, Any]) -> dict[str, Any]:
+    """The exactly-once worker over SASL_SSL: a child run in the secure broker's environment."""
+    settings = dict(
+        line.split("=", 1) for line in a.secure_env.read_text().splitlines() if line.startswith("PLATEWATCH_")
+    )
+    out = a.out / "sasl_ssl"
+    print(f"== SASL_SSL row on {settings['PLATEWATCH_BOOTSTRAP_SERVERS']}: the exactly-once worker", flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--worker-only", "--out", str(out), "--entries", str(entries),
+         "--reads", str(reads), "--bootstrap", settings["PLATEWATCH_BOOTSTRAP_SERVERS"]],
+        env={**os.environ, **settings}, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 and not (out / "result.json").exists():
+        return {"error": f"the SASL_SSL run exited {done.returncode} (its output is above)"}
+    row: dict[str, Any] = orjson.loads((out / "result.json").read_bytes())
+    plain_rate = plain["pipeline_saturation"]["reads_per_s"]
+    row["over_at_least_once"] = row["exactly_once"]["pipeline_saturation"]["reads_per_s"] / plain_rate
+    plain["problems"] += [f"SASL_SSL: {problem}" for problem in row["problems"]]
+    plain["outputs_verified"] = plain["outputs_verified"] and row["outputs_verified"]
+    return row
 
 
 def judge(comparison: list[dict[str, Any]], *, smoke: bool) -> int:

@@ -54,6 +54,10 @@ def test_smoke_run_writes_results_plots_and_comparison(kafka_bootstrap: str, tmp
     assert eos["fixed_rate"]["alerts_received"] > 0
     assert load["exactly_once_over_at_least_once"]["saturation_reads_per_s"] > 0
     assert "exactly once (the default" in summary
+    # two workers in one group: measured while both consume, or (smoke sizes: one takes every read first) why not
+    pair = load["two_workers"]
+    assert pair.get("error") or (pair["pipeline_saturation"]["reads"] > 0 and pair["over_one_worker"] > 0)
+    assert "| two exactly-once workers / one (reported) |" in summary
     baseline = ROOT / "benchmarks" / "baseline.json"
     assert baseline.exists(), "commit a baseline: python -m benchmarks.run --save-baseline"
     rows = compare(result, orjson.loads(baseline.read_bytes()))

@@ -271,13 +271,18 @@ def test_the_benchmarks_run_over_sasl_ssl(site: Site, tmp_path: Path) -> None:
     """Every benchmark client (producers, the peers, the dispatch consumer, the worker) takes its
     security settings from the environment, here the admin's; the JVM peer says it cannot."""
     env = {**os.environ, **site.env(), "PLATEWATCH_TOPIC_PREFIX": ""}
+    secure_env = tmp_path / "secure.env"  # the SASL_SSL row's settings, as `kafka.sh secure-up` writes them
+    secure_env.write_text("".join(f"{k}={v}\n" for k, v in env.items() if k.startswith("PLATEWATCH_")))
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path),
-         "--bootstrap", site.broker.bootstrap],
+         "--bootstrap", site.broker.bootstrap, "--secure-env", str(secure_env)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     load = orjson.loads((tmp_path / "result.json").read_bytes())["load"]
+    row = load["sasl_ssl"]  # the SASL_SSL row: the exactly-once worker alone, its outputs checked
+    assert row["outputs_verified"] and row["exactly_once"]["pipeline_saturation"]["reads"] > 0
+    assert row["over_at_least_once"] > 0
     assert load["hotlist"]["replica_entries"] >= 20_000 and load["fixed_rate"]["alerts_received"] > 0
     assert load["outputs_verified"], load["problems"]
     assert {"confluent-batch", "raw-aiokafka", "raw-librdkafka", "faust-take"} <= set(load["peers"]["summary"])
