@@ -27,7 +27,6 @@ from streams.hotlists.columns import (
     Detail,
     EntryColumns,
     concat_segments,
-    distinct_sorted,
     release_free_memory,
     take_rows,
 )
@@ -139,14 +138,12 @@ class HotlistIndex:
         base = take_rows(base, final)
         exact = CodeSet(base.codes)  # sorted by code above: the column is the set
         folded_all = s.fold_codes(base.codes)
-        folded_codes = distinct_sorted(np.sort(folded_all))
-        folded = CodeSet(folded_codes)
         tol2 = s.tol2_bitmap(base, folded_all)
         exact_filter, folded_filter = BitFilter(), BitFilter()
         exact_filter.add_many(base.codes)
-        folded_filter.add_many(folded_codes)
+        folded_filter.add_many(folded_all)
         # swap: from here on every lookup sees the new state
-        s.base, s.exact, s.folded = base, exact, folded
+        s.base, s.exact = base, exact
         s.exact_filter, s.folded_filter = exact_filter, folded_filter
         s.folded_tol2 = tol2
         s.delta, s.delta_by_code = {}, {}

@@ -3,8 +3,8 @@
 In: an `IndexState` and an entry (`upsert`), a key (`remove`) or a time (`expire`).
 Out: the state changed in place, visible to the next batch matched: no rebuild. A new or replaced
 entry goes to the delta; the base row it replaces is marked dead. The bitmaps and filters gain the
-entry's codes; a removal drops a code from the exact bitmap only once no live entry has it (the folded
-bitmap and the filters only need to be supersets).
+entry's codes; a removal drops a code from the exact set only once no live entry has it (the filters
+only need to be supersets).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ def upsert(s: IndexState, entry: HotlistEntry) -> None:
     s.delta_by_code.setdefault(code, set()).add(entry.key)
     folded = encode_plate(s.ocr.fold(entry.plate))
     s.exact.add(code)
-    s.folded.add(folded)
     s.exact_filter.add(code)
     s.folded_filter.add(folded)
     if s.infos[list_ix].ocr_tolerance >= 2:

@@ -7,10 +7,10 @@ Out: for a plate code, the live entries listed under it (`entries_for_code`) and
 used to gate look-alike searches. Nothing here matches reads or changes entries.
 
 Layout (see docs/architecture.md for the reasoning):
-- membership lives in two code sets (`CodeSet`: a sorted array and the live changes since): plate
-  codes (the base segment's own sorted code column) and OCR-folded codes;
-- in front of each sits a one-hash bit filter in a numpy array, so a whole batch is tested in a few
-  vectorised steps and only its few candidates pay a binary search;
+- exact membership lives in a code set (`CodeSet`): the base segment's own sorted code column and
+  the live changes since; in front of it sits a one-hash bit filter in a numpy array, so a whole
+  batch is tested in a few vectorised steps and only its few candidates pay a binary search;
+- OCR-folded codes live only in a second bit filter: a superset that gates the look-alike search;
 - entry details live in a *base* segment of numpy columns sorted by plate code (bulk loads build it)
   and a small *delta* of live updates held as objects; a removed base entry is marked dead.
 """
@@ -48,7 +48,6 @@ class IndexState:
         self.delta: dict[Key, HotlistEntry] = {}
         self.delta_by_code: dict[int, set[Key]] = {}
         self.exact = CodeSet()
-        self.folded = CodeSet()
         self.exact_filter = BitFilter()
         self.folded_filter = BitFilter()
         self.max_tolerance = 0

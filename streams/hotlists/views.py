@@ -60,7 +60,6 @@ def memory(s: IndexState) -> dict[str, int]:
     bitmap (its serialised size), the bit filters, and an estimate for the live-update delta."""
     parts = {f"base.{f.name}": getattr(s.base, f.name).nbytes for f in fields(s.base)}
     parts["set.exact"] = s.exact.nbytes  # the live changes only: its sorted codes are base.codes
-    parts["set.folded"] = s.folded.codes.nbytes + s.folded.nbytes
     parts["bitmap.folded_tol2"] = len(s.folded_tol2.serialize())
     parts["filter.exact"], parts["filter.folded"] = s.exact_filter.words.nbytes, s.folded_filter.words.nbytes
     parts["delta (estimate)"] = 400 * len(s.delta)
