@@ -91,14 +91,13 @@ test: $(STAMP) tools
 test-only: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# the plaintext broker for every row, and the SASL_SSL broker (kafka.sh secure-up) for its own row
-KAFKA_DIR = $${PLATEWATCH_KAFKA_DIR:-$${TMPDIR:-/tmp}/platewatch-kafka}
+# the plaintext broker for every row; the run starts the SASL_SSL broker (kafka.sh secure-up) for its
+# own row once the others are done, and stops it
 bench: $(STAMP)
 	@rc=0; \
 	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
-	$(KAFKA) secure-up > /dev/null || { $(KAFKA) secure-down; $(KAFKA) down; exit 1; }; \
-	$(PY) -m benchmarks.run --secure-env "$(KAFKA_DIR)/secure/admin.env" $(BENCH_ARGS) || rc=$$?; \
-	$(KAFKA) secure-down; \
+	$(PY) -m benchmarks.run --secure-broker $(BENCH_ARGS) || rc=$$?; \
+	$(KAFKA) secure-down > /dev/null 2>&1; \
 	$(KAFKA) down; \
 	exit $$rc
 

@@ -49,7 +49,8 @@ from streams.kafka.processor_base import freeze_long_lived
 from streams.kafka.rd_records import RdRecord
 from streams.kafka.topic_setup import create_topics, topic_specs
 from streams.ops.settings import Settings, build_settings
-from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
+from streams.pipeline.batch import Pipeline, SimulatedRecord
+from streams.pipeline.outputs import BatchResult
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import DEFAULT_POLICY, DEFAULT_REGISTRY, load_policy
 

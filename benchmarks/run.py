@@ -10,7 +10,8 @@ at small sizes in a few minutes and checks outputs, and that the ratios are comp
 
 --secure-env FILE (what `kafka.sh secure-up` writes: the PLATEWATCH_* settings of its admin) adds the
 SASL_SSL row: the same sizes, on that broker, through the exactly-once worker (a child run with
---worker-only in that environment), its outputs checked like the others.
+--worker-only in that environment), its outputs checked like the others. --secure-broker (what
+`make bench` passes) starts that broker for the row, after the plaintext rows, and stops it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from benchmarks.timing import machine
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_BASELINE = HERE / "baseline.json"
+KAFKA_SH = HERE.parent / "deploy" / "kafka" / "kafka.sh"
+# what `kafka.sh secure-up` writes: the PLATEWATCH_* settings of the secured broker's admin
+SECURE_ENV = (
+    Path(os.environ.get("PLATEWATCH_KAFKA_DIR") or Path(os.environ.get("TMPDIR") or "/tmp") / "platewatch-kafka")
+    / "secure"
+    / "admin.env"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", help="comma-separated peers (benchmarks/peers/run.py; default: all)")
     p.add_argument("--peer-rounds", type=int, help="interleaved rounds of the peers (default 3; smoke 1)")
     p.add_argument("--secure-env", type=Path, help="settings of a SASL_SSL broker: adds the SASL_SSL row")
+    p.add_argument("--secure-broker", action="store_true",
+                   help="start the secured broker (kafka.sh secure-up) for the SASL_SSL row, after the other "
+                        "rows, and stop it after")  # fmt: skip
     p.add_argument("--worker-only", action="store_true", help="the exactly-once worker's saturation alone")
     a = p.parse_args(argv)
     entries = a.entries or (20_000 if a.smoke else 10_000_000)
@@ -74,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         params = LoadParams(a.bootstrap, entries, reads, rate, seconds, hit_rate=0.01, peers=a.peers,
                             peer_rounds=a.peer_rounds or (1 if a.smoke else 3), smoke=a.smoke)  # fmt: skip
         result["load"] = asyncio.run(run_load(params, str(a.out)))
-        if a.secure_env:
+        if a.secure_env or a.secure_broker:
             result["load"]["sasl_ssl"] = sasl_ssl_row(a, entries, reads, result["load"])
         plot_latency(result["load"], a.out / "latency.png")
         plot_throughput(result["load"], a.out / "throughput.png")
@@ -110,24 +121,45 @@ def worker_row(a: argparse.Namespace, entries: int, reads: int) -> int:
 
 
 def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[str, Any]) -> dict[str, Any]:
-    """The exactly-once worker over SASL_SSL: a child run in the secure broker's environment."""
-    settings = dict(
-        line.split("=", 1) for line in a.secure_env.read_text().splitlines() if line.startswith("PLATEWATCH_")
-    )
-    out = a.out / "sasl_ssl"
-    print(f"== SASL_SSL row on {settings['PLATEWATCH_BOOTSTRAP_SERVERS']}: the exactly-once worker", flush=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--worker-only", "--out", str(out), "--entries", str(entries),
-         "--reads", str(reads), "--bootstrap", settings["PLATEWATCH_BOOTSTRAP_SERVERS"]],
-        env={**os.environ, **settings}, check=False,
-    )  # fmt: skip
-    if done.returncode != 0 and not (out / "result.json").exists():
-        return {"error": f"the SASL_SSL run exited {done.returncode} (its output is above)"}
-    row: dict[str, Any] = orjson.loads((out / "result.json").read_bytes())
-    plain_rate = plain["pipeline_saturation"]["reads_per_s"]
-    row["over_at_least_once"] = row["exactly_once"]["pipeline_saturation"]["reads_per_s"] / plain_rate
+    """The exactly-once worker over SASL_SSL: a child run in the secure broker's environment. Any
+    failure is the row's error and one of the run's problems (the run exits 1), never a lost run."""
+    try:
+        if a.secure_broker:  # started only now: no idle broker beside the plaintext rows
+            subprocess.run([str(KAFKA_SH), "secure-up"], check=True, stdout=subprocess.DEVNULL)
+        try:
+            row = _sasl_ssl_child(a, entries, reads)
+        finally:
+            if a.secure_broker:
+                subprocess.run([str(KAFKA_SH), "secure-down"], check=False, stdout=subprocess.DEVNULL)
+    except Exception as exc:
+        row = {"error": f"{type(exc).__name__}: {exc}"}
+    if "error" in row:
+        plain["problems"].append(f"SASL_SSL row: {row['error']}")
+        plain["outputs_verified"] = False
+        return row
+    eos = row["exactly_once"]["pipeline_saturation"]["reads_per_s"]
+    row["over_at_least_once"] = eos / plain["pipeline_saturation"]["reads_per_s"]  # the target's ratio
+    row["over_exactly_once_plaintext"] = eos / plain["exactly_once"]["pipeline_saturation"]["reads_per_s"]
     plain["problems"] += [f"SASL_SSL: {problem}" for problem in row["problems"]]
     plain["outputs_verified"] = plain["outputs_verified"] and row["outputs_verified"]
+    return row
+
+
+def _sasl_ssl_child(a: argparse.Namespace, entries: int, reads: int) -> dict[str, Any]:
+    env_file = a.secure_env or SECURE_ENV
+    settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line.startswith("PLATEWATCH_"))
+    bootstrap = settings["PLATEWATCH_BOOTSTRAP_SERVERS"]
+    out = a.out / "sasl_ssl"
+    (out / "result.json").unlink(missing_ok=True)  # never an earlier run's row
+    print(f"== SASL_SSL row on {bootstrap}: the exactly-once worker", flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--worker-only", "--out", str(out), "--entries", str(entries),
+         "--reads", str(reads), "--bootstrap", bootstrap],
+        env={**os.environ, **settings}, check=False,
+    )  # fmt: skip
+    if done.returncode not in (0, 1) or not (out / "result.json").exists():  # 1: wrong outputs, reported
+        return {"error": f"the SASL_SSL run exited {done.returncode} (its output is above)"}
+    row: dict[str, Any] = orjson.loads((out / "result.json").read_bytes())
     return row
 
 

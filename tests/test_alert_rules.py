@@ -28,7 +28,8 @@ from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.ops.audit_metrics import AuditSinkMetrics
 from streams.ops.metrics import PipelineMetrics
-from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
+from streams.pipeline.batch import Pipeline, SimulatedRecord
+from streams.pipeline.outputs import BatchResult
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import SharingPolicy
 from streams.policy.store import PolicyStore

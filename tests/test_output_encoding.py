@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.hotlists.index import HotlistIndex
+from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms
 from streams.pipeline.batch import Pipeline, SimulatedRecord
+from streams.pipeline.outputs import BatchResult
 from streams.policy.jurisdiction_filter import Decision, NoPolicy, SharingPolicy
 from streams.policy.share_audit import AuditEncoder, audit_record
 from streams.policy.store import PolicyStore
@@ -71,3 +73,36 @@ def test_a_new_policy_is_decided_afresh() -> None:
     after = pipeline.process(records)
     assert after.alerts and len(after.audits) >= len(before.audits)
     assert {orjson.loads(a.value)["policy_version"] for a in after.audits} == {store.current.version}
+
+
+def test_a_batch_shares_as_reads_one_by_one_would() -> None:
+    """Recipients and decisions are kept per (reading agency, owner, list): with several lists, list
+    owners and entries owned by other agencies, a batch gives exactly the outputs of its reads each
+    processed by a fresh pipeline, and still does after a list changes owner."""
+    index = HotlistIndex()
+    synthetic_hotlist(index, 2_000, list_id="ncic", owner_ori="CA0373700")
+    synthetic_hotlist(index, 2_000, list_id="amber", owner_ori="", seed=8)
+    for n, plate in enumerate(("7ABC123", "7ABC124", "7ABC125")):  # entries with their own owner
+        index.upsert(HotlistEntry("ncic", plate, "CA", owner_ori=("CA0194200", "AZ0070000", "")[n]))
+    store = PolicyStore()
+    feed = CameraFeed(index, store.current.registry, FeedSettings(hit_rate=0.6, seed=4))  # type: ignore[union-attr]
+    records = [SimulatedRecord(v, k, "plate-reads", 0, i, 1) for i, (k, v) in enumerate(feed.batch(600))]
+    records += [SimulatedRecord(orjson.dumps({"read_id": f"own-{plate}", "time": "2026-11-27T10:00:00Z",
+                "camera_id": "c", "agency_ori": agency, "plate": plate, "state": "CA"}))
+                for plate in ("7ABC123", "7ABC124", "7ABC125") for agency in ("CA0194200", "CA0373700")]  # fmt: skip
+
+    def outputs(result: BatchResult) -> list[tuple[str, bytes | None, bytes]]:
+        return sorted((o.topic, o.key, o.value) for o in [*result.alerts, *result.audits])
+
+    def one_by_one() -> list[tuple[str, bytes | None, bytes]]:
+        out: list[tuple[str, bytes | None, bytes]] = []
+        for record in records:
+            out += outputs(Pipeline(index, lambda: store.current, clock=lambda: 1.8e9).process([record]))
+        return sorted(out)
+
+    pipeline = Pipeline(index, lambda: store.current, clock=lambda: 1.8e9)
+    first = outputs(pipeline.process(records))
+    assert len({key for topic, key, _ in first if "alerts" in topic}) > 100 and first == one_by_one()
+    index.define_list(HotlistInfo("amber", "AMBER", owner_ori="CA0194200"))  # the list changes owner
+    after = outputs(pipeline.process(records))
+    assert after != first and after == one_by_one()

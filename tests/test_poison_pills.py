@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo
-from streams.pipeline.batch import BatchResult, ConsumedRecord, Outbound, Pipeline, SimulatedRecord
+from streams.pipeline.batch import ConsumedRecord, Pipeline, SimulatedRecord
 from streams.pipeline.breaker import BreakerSettings, CircuitBreaker
+from streams.pipeline.outputs import BatchResult, Outbound
 from streams.pipeline.read_decoder import MAX_MESSAGE_BYTES, PlateRead, ReadRejection, decode_batch, decode_read
 from streams.pipeline.topics import TopicNames
 from streams.plates.codes import EncodedPlates

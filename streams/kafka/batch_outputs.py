@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import orjson
 
 from streams.kafka.batch_send import OutRecord
-from streams.pipeline.batch import BatchResult
 from streams.pipeline.counts import InputRange, batch_counts
+from streams.pipeline.outputs import BatchResult
 from streams.pipeline.topics import TopicNames
 
 

@@ -24,8 +24,8 @@ from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import enqueue_all
 from streams.kafka.lag import report_lag
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
-from streams.pipeline.batch import BatchResult
 from streams.pipeline.counts import InputRange
+from streams.pipeline.outputs import BatchResult
 
 log = logging.getLogger(__name__)
 

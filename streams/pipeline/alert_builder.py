@@ -103,5 +103,6 @@ def alert_template(
     `"recipient_ori":""` in the encoding is the field itself."""
     encoded = orjson.dumps(alert_document(read, hit, info, "", emitted_at, the_id))
     before, field, after = encoded.partition(b'"recipient_ori":""')
-    assert field, "alert_document lost its recipient_ori"
+    if not field:
+        raise ValueError("alert_document lost its recipient_ori")
     return before + b'"recipient_ori":', after

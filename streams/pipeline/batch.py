@@ -15,7 +15,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar, overload
 
 import numpy as np
@@ -24,16 +23,20 @@ import orjson
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import Hit
 from streams.pipeline.alert_builder import alert_id, alert_template, entry_owner, iso_ms, recipients
+from streams.pipeline.outputs import BatchResult, EmittedAlert, Outbound
 from streams.pipeline.read_decoder import PlateRead, ReadRejection, Rejected, decode_batch, internal_error
 from streams.pipeline.topics import TopicNames
 from streams.plates.codes import encode_plates
 from streams.policy.agencies import AgencyRegistry
-from streams.policy.jurisdiction_filter import Decision, NoPolicy, SharingPolicy
+from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
 from streams.policy.share_audit import AuditEncoder, AuditTail
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "hotlist_alert"
+# pairs and (reading agency, owner, list) keys kept per policy: a key costs a tuple of references to
+# shared pairs, about 150 bytes, so the bound holds these caches to a few MB
+_SHARES_KEPT = 20_000
 
 
 class ConsumedRecord(Protocol):
@@ -64,13 +67,6 @@ class SimulatedRecord(NamedTuple):
     timestamp: int = 0  # ms: broker append time (or producer create time, per topic config)
 
 
-class Outbound(NamedTuple):  # a tuple: a batch builds thousands (a frozen dataclass costs 3x to make)
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
 class Share(NamedTuple):
     """One recipient of a hit, the policy's decision for it, and the parts its outputs are made of."""
 
@@ -80,63 +76,6 @@ class Share(NamedTuple):
     audit: AuditTail
     alert_topic: str
     recipient_json: bytes
-
-
-class EmittedAlert(NamedTuple):
-    """What the metrics need of one alert sent: its recipient and how old its read is."""
-
-    recipient: str
-    read_time_ms: int
-    broker_time_ms: int
-
-
-@dataclass
-class BatchResult:
-    reads: int = 0
-    alerts: list[Outbound] = field(default_factory=list)
-    audits: list[Outbound] = field(default_factory=list)
-    dead_letters: list[Outbound] = field(default_factory=list)
-    emitted: list[EmittedAlert] = field(default_factory=list)
-    matches: Counter[tuple[str, str]] = field(default_factory=Counter)  # (list, kind)
-    denied: Counter[str] = field(default_factory=Counter)  # deny reason
-    decisions: Counter[str] = field(default_factory=Counter)  # allow / deny
-    dlq_reasons: Counter[str] = field(default_factory=Counter)
-    hits: list[tuple[PlateRead, Hit]] = field(default_factory=list)
-    # (read, hit, recipient, rule) of every share denied, and (read, hit, recipient) of every alert sent
-    denied_shares: list[tuple[PlateRead, Hit, str, str]] = field(default_factory=list)
-    sent: list[tuple[PlateRead, Hit, str]] = field(default_factory=list)
-    # reads that decoded on a topic that proves no agency (the single development topic), by the agency
-    # they name: what `counts.batch_counts` attributes them to (per-agency topics need no count per read)
-    claimed: Counter[str] = field(default_factory=Counter)
-
-    def outbound(self) -> list[Outbound]:
-        return [*self.alerts, *self.audits, *self.dead_letters]
-
-    @property
-    def internal_errors(self) -> int:
-        """Records dead-lettered because processing them raised (what a circuit breaker counts)."""
-        return self.dlq_reasons[ReadRejection.INTERNAL_ERROR.value]
-
-    @property
-    def processed(self) -> int:
-        """Records matched against the hotlists (every record is either that or a dead letter)."""
-        return self.reads - len(self.dead_letters)
-
-    def merge(self, other: BatchResult) -> None:
-        """Add the result of another batch (a part of this one) to this one."""
-        self.reads += other.reads
-        self.alerts += other.alerts
-        self.audits += other.audits
-        self.dead_letters += other.dead_letters
-        self.emitted += other.emitted
-        self.matches.update(other.matches)
-        self.denied.update(other.denied)
-        self.decisions.update(other.decisions)
-        self.dlq_reasons.update(other.dlq_reasons)
-        self.hits += other.hits
-        self.denied_shares += other.denied_shares
-        self.sent += other.sent
-        self.claimed.update(other.claimed)
 
 
 Clock = Callable[[], float]
@@ -178,7 +117,8 @@ class Pipeline:
         self._agency_of_topic: dict[str, str | None] = {}
         self._audit_encoder = AuditEncoder()
         self._shares_policy: SharingPolicy | NoPolicy | None = None
-        self._shares_cache: dict[tuple[str, str, str], tuple[Share, ...]] = {}
+        self._shares_cache: dict[tuple[str, str, str], tuple[Share, ...]] = {}  # (agency, owner, list)
+        self._share_cache: dict[tuple[str, str], Share] = {}  # (agency, recipient)
 
     def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         result = BatchResult(reads=len(records))
@@ -372,22 +312,30 @@ class Pipeline:
         policy decides for each: the same for every such hit while this policy is in force (a new
         policy, a new registry, starts a new cache)."""
         if policy is not self._shares_policy:
-            self._shares_policy, self._shares_cache = policy, {}
+            self._shares_policy, self._shares_cache, self._share_cache = policy, {}, {}
         key = (reading_agency, owner, list_id)
         shares = self._shares_cache.get(key)
         if shares is None:
-            if len(self._shares_cache) >= 100_000:
+            if len(self._shares_cache) >= _SHARES_KEPT:  # bounded; cleared, never wrong
                 self._shares_cache.clear()
             shares = self._shares_cache[key] = tuple(
-                self._share_with(policy.decide(reading_agency, recipient, PURPOSE), reading_agency, recipient)
+                self._share_with(policy, reading_agency, recipient)
                 for recipient in recipients(reading_agency, owner, list_id, registry)
             )
         return shares
 
-    def _share_with(self, decision: Decision, reading_agency: str, recipient: str) -> Share:
-        tail = self._audit_encoder.tail(decision, reading_agency, recipient, PURPOSE)
-        return Share(recipient, decision.allowed, decision.rule, tail, self.topics.alerts(recipient),
-                     orjson.dumps(recipient))  # fmt: skip
+    def _share_with(self, policy: SharingPolicy | NoPolicy, reading_agency: str, recipient: str) -> Share:
+        """One (reading agency, recipient) pair's share, made once and used by every key that has it."""
+        share = self._share_cache.get((reading_agency, recipient))
+        if share is None:
+            if len(self._share_cache) >= _SHARES_KEPT:
+                self._share_cache.clear()
+            decision = policy.decide(reading_agency, recipient, PURPOSE)
+            tail = self._audit_encoder.tail(decision, reading_agency, recipient, PURPOSE)
+            share = Share(recipient, decision.allowed, decision.rule, tail, self.topics.alerts(recipient),
+                          orjson.dumps(recipient))  # fmt: skip
+            self._share_cache[(reading_agency, recipient)] = share
+        return share
 
     def _dead_letter(
         self, record: ConsumedRecord, rej: Rejected, result: BatchResult, exc: BaseException | None = None

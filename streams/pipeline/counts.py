@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.pipeline.batch import BatchResult
+from streams.pipeline.outputs import BatchResult
 from streams.pipeline.topics import TopicNames
 
 UNKNOWN_AGENCY = ""

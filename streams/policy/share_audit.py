@@ -88,7 +88,7 @@ def audit_record(
 
 class AuditEncoder:
     """Audit records straight to JSON bytes: byte for byte `orjson.dumps(audit_record(...).to_json())`
-    (tests/test_share_audit.py), without an object and a dict per decision.
+    (tests/test_output_encoding.py), without an object and a dict per decision.
 
     A batch decides each (reading agency, recipient) pair again and again, and every field from
     `recipient` on depends on that pair and its decision alone: that part is encoded once and kept;

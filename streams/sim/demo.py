@@ -19,7 +19,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import MatchKind
 from streams.ops.metrics import PipelineMetrics
-from streams.pipeline.batch import BatchResult, Pipeline, SimulatedRecord
+from streams.pipeline.batch import Pipeline, SimulatedRecord
+from streams.pipeline.outputs import BatchResult
 from streams.policy.jurisdiction_filter import SharingPolicy
 from streams.policy.store import PolicyStore
 from streams.sim.camera_feed import CameraFeed, FeedSettings

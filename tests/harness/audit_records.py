@@ -19,8 +19,9 @@ import orjson
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
-from streams.pipeline.batch import Outbound, Pipeline, SimulatedRecord
+from streams.pipeline.batch import Pipeline, SimulatedRecord
 from streams.pipeline.counts import InputRange, batch_counts
+from streams.pipeline.outputs import Outbound
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import SharingPolicy
 from streams.policy.store import PolicyStore
