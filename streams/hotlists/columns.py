@@ -46,13 +46,15 @@ class BitFilter:
 
 
 class CodeSet:
-    """A set of uint64 codes: a sorted array built by a bulk load, and the changes since (live
-    updates) in two small Python sets.
+    """A set of uint64 codes: a sorted array built by a bulk load, a mark for each of its codes
+    discarded since, and the codes added since (live updates) in a small Python set.
 
     It replaces roaring's `BitMap64` for plate codes: codes spread over 2**42 values leave about one
     per roaring container, and 10M codes took 213 MB (exact) and 112 MB (folded) there, against
     8 bytes a code here (none at all for the exact codes, whose array is the base segment's own).
-    A batch's candidates are tested together (`contains_many`: one binary search each, in C).
+    A batch's candidates are tested together (`contains_many`: one binary search each, in C). A
+    discarded code is marked at its first position in the array (a byte per position, made on the
+    first discard): a list replaced or expired in bulk costs no Python object per code.
     """
 
     __slots__ = ("added", "codes", "removed")
@@ -60,28 +62,34 @@ class CodeSet:
     def __init__(self, sorted_codes: Codes | None = None) -> None:
         self.codes: Codes = np.zeros(0, np.uint64) if sorted_codes is None else sorted_codes  # ascending
         self.added: set[int] = set()  # codes not in `codes`, added since
-        self.removed: set[int] = set()  # codes of `codes` discarded since
+        self.removed: npt.NDArray[np.bool_] | None = None  # at a code's first position: discarded since
 
-    def _in_codes(self, code: int) -> bool:
+    def _position(self, code: int) -> int | None:
+        """Where `code` first is in `codes`, or None."""
         i = int(np.searchsorted(self.codes, np.uint64(code)))
-        return i < len(self.codes) and int(self.codes[i]) == code
+        return i if i < len(self.codes) and int(self.codes[i]) == code else None
 
     def __contains__(self, code: int) -> bool:
         if code in self.added:
             return True
-        return code not in self.removed and self._in_codes(code)
+        i = self._position(code)
+        return i is not None and (self.removed is None or not self.removed[i])
 
     def add(self, code: int) -> None:
-        if code in self.removed:
-            self.removed.discard(code)
-        elif not self._in_codes(code):
+        i = self._position(code)
+        if i is None:
             self.added.add(code)
+        elif self.removed is not None:
+            self.removed[i] = False
 
     def discard(self, code: int) -> None:
-        if code in self.added:
+        i = self._position(code)
+        if i is None:
             self.added.discard(code)
-        elif self._in_codes(code):
-            self.removed.add(code)
+            return
+        if self.removed is None:
+            self.removed = np.zeros(len(self.codes), np.bool_)
+        self.removed[i] = True
 
     def contains_many(self, codes: Codes) -> npt.NDArray[np.bool_]:
         """Which of `codes` are in the set."""
@@ -89,20 +97,18 @@ class CodeSet:
         if len(base) and len(codes):
             at = np.minimum(np.searchsorted(base, codes), len(base) - 1)
             found: npt.NDArray[np.bool_] = base[at] == codes
+            if self.removed is not None:
+                found &= ~self.removed[at]
         else:
             found = np.zeros(len(codes), np.bool_)
-        if self.added or self.removed:
-            listed = codes.tolist()
-            if self.removed:
-                found &= np.fromiter((c not in self.removed for c in listed), np.bool_, len(listed))
-            if self.added:
-                found |= np.fromiter((c in self.added for c in listed), np.bool_, len(listed))
+        if self.added:
+            found |= np.fromiter((c in self.added for c in codes.tolist()), np.bool_, len(codes))
         return found
 
     @property
     def nbytes(self) -> int:
         """Bytes held besides `codes` (which may be another column's array): the changes since the load."""
-        return 72 * (len(self.added) + len(self.removed))
+        return 72 * len(self.added) + (0 if self.removed is None else self.removed.nbytes)
 
 
 class Interned(Generic[T]):
