@@ -92,13 +92,14 @@ test-only: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # the plaintext broker for every row; the run starts the SASL_SSL broker (kafka.sh secure-up) for its
-# own row once the others are done, and stops it
+# own row once the others are done, and stops it (even when interrupted: benchmarks/run.py)
 bench: $(STAMP)
 	@rc=0; \
+	stop() { $(KAFKA) down || true; }; \
+	trap 'stop; exit 130' INT TERM; \
 	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
 	$(PY) -m benchmarks.run --secure-broker $(BENCH_ARGS) || rc=$$?; \
-	$(KAFKA) secure-down > /dev/null 2>&1; \
-	$(KAFKA) down; \
+	trap - INT TERM; stop; \
 	exit $$rc
 
 # the systems a user would pick instead, on one topic with one timing window (benchmarks/peers/run.py);

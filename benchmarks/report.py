@@ -195,7 +195,7 @@ def _targets_md(load: dict[str, Any]) -> list[str]:
 def _why_not(load: dict[str, Any], target: str) -> str:
     if "SASL_SSL" in target:
         error = load.get("sasl_ssl", {}).get("error")
-        return f": {error}" if error else " (no --secure-env: `make bench` gives it)"
+        return f": {error}" if error else " (no --secure-broker or --secure-env: `make bench` gives it)"
     if "two" in target and load.get("two_workers", {}).get("error"):
         return f": {load['two_workers']['error']}"
     return ""

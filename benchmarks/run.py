@@ -1,6 +1,7 @@
 """`make bench`: micro benchmarks, the load benchmark on the broker, outputs, baseline comparison.
 
-    python -m benchmarks.run [--smoke] [--out DIR] [--baseline FILE] [--save-baseline] [--secure-env FILE]
+    python -m benchmarks.run [--smoke] [--out DIR] [--baseline FILE] [--save-baseline]
+                             [--secure-broker | --secure-env FILE]
 
 Writes DIR/result.json, DIR/summary.md (the targets, met or missed, and the side-by-side table of
 Platewatch and its peers on one topic), DIR/latency.png and DIR/throughput.png, and compares the run's
@@ -123,13 +124,17 @@ def worker_row(a: argparse.Namespace, entries: int, reads: int) -> int:
 def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[str, Any]) -> dict[str, Any]:
     """The exactly-once worker over SASL_SSL: a child run in the secure broker's environment. Any
     failure is the row's error and one of the run's problems (the run exits 1), never a lost run."""
+    # started only now (no idle broker beside the plaintext rows), and stopped only if this run started
+    # it: `secure-down` also removes a broker's data
+    running = subprocess.run([str(KAFKA_SH), "secure-status"], capture_output=True, check=False).returncode == 0
+    start = a.secure_broker and not running
     try:
-        if a.secure_broker:  # started only now: no idle broker beside the plaintext rows
-            subprocess.run([str(KAFKA_SH), "secure-up"], check=True, stdout=subprocess.DEVNULL)
         try:
+            if start:
+                subprocess.run([str(KAFKA_SH), "secure-up"], check=True, stdout=subprocess.DEVNULL)
             row = _sasl_ssl_child(a, entries, reads)
-        finally:
-            if a.secure_broker:
+        finally:  # also on KeyboardInterrupt
+            if start:
                 subprocess.run([str(KAFKA_SH), "secure-down"], check=False, stdout=subprocess.DEVNULL)
     except Exception as exc:
         row = {"error": f"{type(exc).__name__}: {exc}"}

@@ -34,8 +34,9 @@ from streams.policy.share_audit import AuditEncoder, AuditTail
 log = logging.getLogger(__name__)
 
 PURPOSE = "hotlist_alert"
-# pairs and (reading agency, owner, list) keys kept per policy: a key costs a tuple of references to
-# shared pairs, about 150 bytes, so the bound holds these caches to a few MB
+# pairs and (reading agency, owner, list) keys kept per policy: a pair's share about 0.7 KB, a key a
+# tuple of references to shared pairs, about 150 bytes: at most about 17 MB, reached only by an
+# agency registry of thousands
 _SHARES_KEPT = 20_000
 
 
