@@ -361,18 +361,17 @@ async def measure_pair(p: LoadParams, prefix: str, log_dir: Path, expect: int,
     try:
         await asyncio.gather(*(w.wait_ready(timeout=900) for w in workers))
         _progress("two exactly-once workers ready")
+        row: dict[str, Any] = {"workers": len(workers), "guarantee": "exactly_once", "timeline_saturation": timeline}
         try:
-            pipeline = await drain(workers, expect, timeline)
+            row["pipeline_saturation"] = await drain(workers, expect, timeline)
+            _progress(f"two workers: {row['pipeline_saturation']['reads_per_s']:,.0f} reads/s at saturation")
         except NoCommonWindowError as exc:  # not timed; what they wrote is checked all the same
-            await after_drain()
-            return {"workers": len(workers), "error": str(exc), "timeline_saturation": timeline}
-        _progress(f"two workers: {pipeline['reads_per_s']:,.0f} reads/s at saturation")
+            row["error"] = str(exc)
         await after_drain()
     finally:
         for worker in workers:
             worker.terminate()
-    return {"workers": len(workers), "guarantee": "exactly_once", "pipeline_saturation": pipeline,
-            "timeline_saturation": timeline}  # fmt: skip
+    return row
 
 
 def _hotlist_of(ready_s: float, readyz: dict[str, Any]) -> dict[str, Any]:

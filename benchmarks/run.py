@@ -126,8 +126,8 @@ def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[st
     failure is the row's error and one of the run's problems (the run exits 1), never a lost run."""
     # started only now (no idle broker beside the plaintext rows), and stopped only if this run started
     # it: `secure-down` also removes a broker's data
-    running = subprocess.run([str(KAFKA_SH), "secure-status"], capture_output=True, check=False).returncode == 0
-    start = a.secure_broker and not running
+    start = a.secure_broker and subprocess.run([str(KAFKA_SH), "secure-status"], capture_output=True,
+                                                check=False).returncode != 0  # fmt: skip
     try:
         try:
             if start:

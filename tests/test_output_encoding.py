@@ -13,7 +13,7 @@ from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms
 from streams.pipeline.batch import Pipeline, SimulatedRecord
 from streams.pipeline.outputs import BatchResult
 from streams.policy.jurisdiction_filter import Decision, NoPolicy, SharingPolicy
-from streams.policy.share_audit import AuditEncoder, audit_record
+from streams.policy.share_audit import audit_head, audit_record, audit_tail, encode_audit
 from streams.policy.store import PolicyStore
 from streams.sim.camera_feed import CameraFeed, FeedSettings
 from streams.sim.synthetic import synthetic_hotlist
@@ -29,11 +29,10 @@ decisions = st.builds(Decision, st.booleans(), text, text, text, text)
     text,
 )  # fmt: skip
 def test_an_encoded_audit_record_is_the_reference_record(hits: list, purpose: str) -> None:  # type: ignore[type-arg]
-    encoder = AuditEncoder()  # one encoder for every hit: its cached parts are reused across them
     for time, read_id, the_id, plate, agency, shares in hits:
-        head = encoder.head(time=time, read_id=read_id, alert_id=the_id, plate=plate, reading_agency=agency)
+        head = audit_head(time=time, read_id=read_id, alert_id=the_id, plate=plate, reading_agency=agency)
         for recipient, decision in shares:
-            key, value = encoder.encode(head, the_id, encoder.tail(decision, agency, recipient, purpose))
+            key, value = encode_audit(head, the_id, audit_tail(decision, agency, recipient, purpose))
             reference = audit_record(decision, time=time, read_id=read_id, alert_id=the_id, plate=plate,
                                      reading_agency=agency, recipient=recipient, purpose=purpose)  # fmt: skip
             assert value == orjson.dumps(reference.to_json())

@@ -29,7 +29,7 @@ from streams.pipeline.topics import TopicNames
 from streams.plates.codes import encode_plates
 from streams.policy.agencies import AgencyRegistry
 from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
-from streams.policy.share_audit import AuditEncoder, AuditTail
+from streams.policy.share_audit import AuditTail, audit_head, audit_tail, encode_audit
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,6 @@ class Pipeline:
         self.topics = topics or TopicNames()
         self.clock = clock
         self._agency_of_topic: dict[str, str | None] = {}
-        self._audit_encoder = AuditEncoder()
         self._shares_policy: SharingPolicy | NoPolicy | None = None
         self._shares_cache: dict[tuple[str, str, str], tuple[Share, ...]] = {}  # (agency, owner, list)
         self._share_cache: dict[tuple[str, str], Share] = {}  # (agency, recipient)
@@ -262,7 +261,7 @@ class Pipeline:
         sent: list[tuple[PlateRead, Hit, str]] = []
         denied: list[tuple[PlateRead, Hit, str, str]] = []
         reading_agency, read_time_ms = read.agency_ori, read.time_ms
-        audit_topic, encode_audit = self.topics.share_audit, self._audit_encoder.encode
+        audit_topic = self.topics.share_audit
         for hit in hits:
             info = self.index.list_info(hit.entry.list_id)
             the_id = alert_id(read.read_id, hit)
@@ -274,7 +273,7 @@ class Pipeline:
                     hit.entry.list_id,
                     hit.kind.value,
                 )
-            head = self._audit_encoder.head(time=emitted_at, read_id=read.read_id, alert_id=the_id,
+            head = audit_head(time=emitted_at, read_id=read.read_id, alert_id=the_id,
                                             plate=hit.matched_plate, reading_agency=reading_agency)  # fmt: skip
             template: tuple[bytes, bytes] | None = None  # the alert around its recipient, built once per hit
             for share in self._shares(policy, registry, reading_agency, entry_owner(hit, info), hit.entry.list_id):
@@ -332,7 +331,7 @@ class Pipeline:
             if len(self._share_cache) >= _SHARES_KEPT:
                 self._share_cache.clear()
             decision = policy.decide(reading_agency, recipient, PURPOSE)
-            tail = self._audit_encoder.tail(decision, reading_agency, recipient, PURPOSE)
+            tail = audit_tail(decision, reading_agency, recipient, PURPOSE)
             share = Share(recipient, decision.allowed, decision.rule, tail, self.topics.alerts(recipient),
                           orjson.dumps(recipient))  # fmt: skip
             self._share_cache[(reading_agency, recipient)] = share

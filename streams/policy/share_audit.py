@@ -86,51 +86,38 @@ def audit_record(
     )
 
 
-class AuditEncoder:
-    """Audit records straight to JSON bytes: byte for byte `orjson.dumps(audit_record(...).to_json())`
-    (tests/test_output_encoding.py), without an object and a dict per decision.
-
-    A batch decides each (reading agency, recipient) pair again and again, and every field from
-    `recipient` on depends on that pair and its decision alone: that part is encoded once and kept;
-    the fields of the hit (`head`) are encoded once per hit, whatever the number of its recipients.
-    """
-
-    _LIMIT = 10_000  # pairs kept (bounded by the registry; cleared past this, never wrong)
-
-    def __init__(self) -> None:
-        self._tails: dict[tuple[str, str, str, Decision], AuditTail] = {}
-
-    @staticmethod
-    def head(*, time: str, read_id: str, alert_id: str, plate: str, reading_agency: str) -> bytes:
-        """The fields of one hit, from `time` to `reading_agency`, without braces."""
-        return orjson.dumps({
-            "time": time, "read_id": read_id, "alert_id": alert_id, "plate": plate,
-            "data_elements": DATA_ELEMENTS, "reading_agency": reading_agency,
-        })[1:-1]  # fmt: skip
-
-    def tail(self, decision: Decision, reading_agency: str, recipient: str, purpose: str) -> AuditTail:
-        """The part of a record that depends on the (reading agency, recipient) pair and its decision."""
-        pair = (reading_agency, recipient, purpose, decision)
-        cached = self._tails.get(pair)
-        if cached is None:
-            if len(self._tails) >= self._LIMIT:
-                self._tails.clear()
-            encoded = orjson.dumps({
-                "recipient": recipient, "user": SYSTEM_USER, "organization": reading_agency,
-                "decision": "allow" if decision.allowed else "deny", "rule": decision.rule,
-                "reason": decision.reason, "purpose": purpose, "profile": decision.profile,
-                "policy_version": decision.policy_version,
-            })[1:-1]  # fmt: skip
-            cached = self._tails[pair] = AuditTail(f"/{recipient}/{decision.policy_version}", encoded)
-        return cached
-
-    @staticmethod
-    def encode(head: bytes, alert_id: str, tail: AuditTail) -> tuple[bytes, bytes]:
-        """(key, value) of the record of one decision (`tail`) on one hit (`head`, of the same `alert_id`)."""
-        audit_id = alert_id + tail.id_suffix  # as audit_record builds it
-        return audit_id.encode(), b'{"audit_id":' + orjson.dumps(audit_id) + b"," + head + b"," + tail.encoded + b"}"
+# Audit records straight to JSON bytes: `encode_audit(audit_head(...), alert_id, audit_tail(...))` is
+# byte for byte `orjson.dumps(audit_record(...).to_json())` (tests/test_output_encoding.py), without an
+# object and a dict per decision. Every field from `recipient` on depends on the (reading agency,
+# recipient) pair and its decision alone (the pipeline keeps that part per pair while a policy is in
+# force); the fields of the hit are encoded once per hit, whatever the number of its recipients.
 
 
 class AuditTail(NamedTuple):
     id_suffix: str  # the audit id is the alert id and this
     encoded: bytes  # the fields from `recipient` to `policy_version`, encoded, without braces
+
+
+def audit_head(*, time: str, read_id: str, alert_id: str, plate: str, reading_agency: str) -> bytes:
+    """The fields of one hit, from `time` to `reading_agency`, without braces."""
+    return orjson.dumps({
+        "time": time, "read_id": read_id, "alert_id": alert_id, "plate": plate,
+        "data_elements": DATA_ELEMENTS, "reading_agency": reading_agency,
+    })[1:-1]  # fmt: skip
+
+
+def audit_tail(decision: Decision, reading_agency: str, recipient: str, purpose: str) -> AuditTail:
+    """The part of a record that depends on the (reading agency, recipient) pair and its decision."""
+    encoded = orjson.dumps({
+        "recipient": recipient, "user": SYSTEM_USER, "organization": reading_agency,
+        "decision": "allow" if decision.allowed else "deny", "rule": decision.rule,
+        "reason": decision.reason, "purpose": purpose, "profile": decision.profile,
+        "policy_version": decision.policy_version,
+    })[1:-1]  # fmt: skip
+    return AuditTail(f"/{recipient}/{decision.policy_version}", encoded)
+
+
+def encode_audit(head: bytes, alert_id: str, tail: AuditTail) -> tuple[bytes, bytes]:
+    """(key, value) of the record of one decision (`tail`) on one hit (`head`, of the same `alert_id`)."""
+    audit_id = alert_id + tail.id_suffix  # as audit_record builds it
+    return audit_id.encode(), b'{"audit_id":' + orjson.dumps(audit_id) + b"," + head + b"," + tail.encoded + b"}"
