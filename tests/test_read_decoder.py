@@ -39,38 +39,38 @@ def test_simulated_reads_are_valid_against_the_schema_and_decode() -> None:
     values = [v for _, v in feed.batch(300)]
     for value in values:
         VALIDATOR.validate(orjson.loads(value))
-    good, bad = decode_batch(values)
-    assert len(good) == 300 and bad == []
+    positions, reads, bad = decode_batch(values)
+    assert positions == list(range(300)) and len(reads) == 300 and bad == []
 
 
 def without(name: str) -> dict[str, Any]:
     return {k: v for k, v in GOOD.items() if k != name}
 
 
-@pytest.mark.parametrize(
-    ("doc", "reason"),
-    [
-        (GOOD, None),
-        (without("state"), None),
-        (without("location"), None),
-        ({**GOOD, "extra_vendor_field": 1}, None),
-        (without("read_id"), ReadRejection.MISSING_FIELD),
-        (without("time"), ReadRejection.MISSING_FIELD),
-        (without("plate"), ReadRejection.MISSING_FIELD),
-        ({**GOOD, "plate": 7}, ReadRejection.WRONG_TYPE),
-        ({**GOOD, "plate": ""}, ReadRejection.WRONG_TYPE),
-        ({**GOOD, "plate": "X" * 25}, ReadRejection.WRONG_TYPE),
-        ({**GOOD, "agency_ori": "ca0194200"}, ReadRejection.BAD_ORI),
-        ({**GOOD, "agency_ori": "CA01942"}, ReadRejection.BAD_ORI),
-        ({**GOOD, "time": "yesterday"}, ReadRejection.BAD_TIME),
-        ({**GOOD, "time": "2026-11-27T10:00:00"}, ReadRejection.BAD_TIME),  # no offset
-        ({**GOOD, "state": "CAL"}, ReadRejection.BAD_STATE),
-        ({**GOOD, "confidence": 1.5}, ReadRejection.WRONG_TYPE),
-        ({**GOOD, "candidates": [{"plate": "A"}] * 9}, ReadRejection.WRONG_TYPE),
-        ({**GOOD, "candidates": [{"confidence": 0.3}]}, ReadRejection.MISSING_FIELD),
-        ({**GOOD, "location": {"lat": 100, "lon": 0}}, ReadRejection.WRONG_TYPE),
-    ],
-)
+CASES = [
+    (GOOD, None),
+    (without("state"), None),
+    (without("location"), None),
+    ({**GOOD, "extra_vendor_field": 1}, None),
+    (without("read_id"), ReadRejection.MISSING_FIELD),
+    (without("time"), ReadRejection.MISSING_FIELD),
+    (without("plate"), ReadRejection.MISSING_FIELD),
+    ({**GOOD, "plate": 7}, ReadRejection.WRONG_TYPE),
+    ({**GOOD, "plate": ""}, ReadRejection.WRONG_TYPE),
+    ({**GOOD, "plate": "X" * 25}, ReadRejection.WRONG_TYPE),
+    ({**GOOD, "agency_ori": "ca0194200"}, ReadRejection.BAD_ORI),
+    ({**GOOD, "agency_ori": "CA01942"}, ReadRejection.BAD_ORI),
+    ({**GOOD, "time": "yesterday"}, ReadRejection.BAD_TIME),
+    ({**GOOD, "time": "2026-11-27T10:00:00"}, ReadRejection.BAD_TIME),  # no offset
+    ({**GOOD, "state": "CAL"}, ReadRejection.BAD_STATE),
+    ({**GOOD, "confidence": 1.5}, ReadRejection.WRONG_TYPE),
+    ({**GOOD, "candidates": [{"plate": "A"}] * 9}, ReadRejection.WRONG_TYPE),
+    ({**GOOD, "candidates": [{"confidence": 0.3}]}, ReadRejection.MISSING_FIELD),
+    ({**GOOD, "location": {"lat": 100, "lon": 0}}, ReadRejection.WRONG_TYPE),
+]
+
+
+@pytest.mark.parametrize(("doc", "reason"), CASES)
 def test_decoder_and_schema_agree(doc: dict[str, Any], reason: ReadRejection | None) -> None:
     result = decode_read(orjson.dumps(doc))
     schema_valid = VALIDATOR.is_valid(doc)
@@ -81,6 +81,17 @@ def test_decoder_and_schema_agree(doc: dict[str, Any], reason: ReadRejection | N
         assert not isinstance(result, PlateRead)
         assert result[0] is reason, result
         assert not schema_valid, "the schema accepts what the decoder refuses"
+
+
+@pytest.mark.parametrize(("doc", "reason"), CASES)
+def test_a_batch_decodes_each_message_as_it_would_alone(doc: dict[str, Any], reason: ReadRejection | None) -> None:
+    """Among good reads (a batch decoded at once), a message is accepted or rejected as on its own."""
+    good = orjson.dumps(GOOD)
+    positions, reads, bad = decode_batch([good, orjson.dumps(doc), good])
+    if reason is None:
+        assert positions == [0, 1, 2] and bad == [] and reads[1] == decode_read(orjson.dumps(doc))
+    else:
+        assert positions == [0, 2] and [(b.index, b.reason) for b in bad] == [(1, reason.value)]
 
 
 @pytest.mark.parametrize(
@@ -110,8 +121,8 @@ def test_decoded_read_normalises_state_and_time() -> None:
 
 def test_a_message_that_raises_is_rejected_and_the_batch_goes_on() -> None:
     deep = orjson.dumps(GOOD)[:-1] + b',"vendor":' + b'{"a":' * 2000 + b"1" + b"}" * 2000 + b"}"
-    good, bad = decode_batch([orjson.dumps(GOOD), deep, b"[]", orjson.dumps(GOOD)])
-    assert [i for i, _ in good] == [0, 3]
+    positions, _, bad = decode_batch([orjson.dumps(GOOD), deep, b"[]", orjson.dumps(GOOD)])
+    assert positions == [0, 3]
     assert [(b.index, b.reason, b.exception) for b in bad] == [
         (1, "internal_error", "RecursionError"),
         (2, "not_object", ""),

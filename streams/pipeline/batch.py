@@ -122,17 +122,14 @@ class Pipeline:
 
     def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         result = BatchResult(reads=len(records))
-        good, bad = decode_batch([r.value for r in records])
-        good = self._from_their_agency(records, good, bad, result.claimed)
-        reads = [read for _, read in good]
-        positions = [i for i, _ in good]
+        positions, reads, bad = decode_batch([r.value for r in records])
+        positions, reads = self._from_their_agency(records, positions, reads, bad, result.claimed)
         raw: list[str] = [r.plate for r in reads]
         read_of_plate = list(range(len(reads)))
-        for n, read in enumerate(reads):
-            if read.candidates:
-                for candidate in read.candidates:
-                    raw.append(candidate.plate)
-                    read_of_plate.append(n)
+        for n in [n for n, read in enumerate(reads) if read.candidates]:  # OCR candidates: a few reads
+            for candidate in reads[n].candidates:
+                raw.append(candidate.plate)
+                read_of_plate.append(n)
         plates = encode_plates(raw, self.index.ocr)
         if plates.rejected:
             rejected_reads = {k for k in plates.rejected if k < len(reads)}
@@ -173,32 +170,34 @@ class Pipeline:
     def _from_their_agency(
         self,
         records: Sequence[ConsumedRecord],
-        good: list[tuple[int, PlateRead]],
+        positions: list[int],
+        reads: list[PlateRead],
         bad: list[Rejected],
         claimed: Counter[str],
-    ) -> list[tuple[int, PlateRead]]:
+    ) -> tuple[list[int], list[PlateRead]]:
         """Reads whose agency_ori is the agency of the topic they came on; the others set aside.
         Reads on the single development topic carry no proof of their agency and pass as they are
         (counted in `claimed` by the agency they name)."""
         agency_of = self._agency_of_topic
-        topics = {records[i].topic for i, _ in good}
+        topics = {r.topic for r in records}
         for topic in topics - agency_of.keys():
             agency_of[topic] = self.topics.reading_agency_of(topic)
         if all(agency_of[t] is None for t in topics):  # the development topic only: every read passes
-            claimed.update(read.agency_ori for _, read in good)
-            return good
-        kept = []
-        for i, read in good:
+            claimed.update([read.agency_ori for read in reads])
+            return positions, reads
+        kept_positions: list[int] = []
+        kept: list[PlateRead] = []
+        for i, read in zip(positions, reads, strict=True):
             expected = agency_of[records[i].topic]
             if expected is None:
                 claimed[read.agency_ori] += 1
-                kept.append((i, read))
-            elif read.agency_ori == expected:
-                kept.append((i, read))
-            else:
+            elif read.agency_ori != expected:
                 detail = f"agency_ori {read.agency_ori} on the input topic of {expected}"
                 bad.append(Rejected(i, ReadRejection.AGENCY_MISMATCH.value, detail))
-        return kept
+                continue
+            kept_positions.append(i)
+            kept.append(read)
+        return kept_positions, kept
 
     def process_isolating(self, records: Sequence[ConsumedRecord], retries: int = 1) -> BatchResult:
         """`process`, made safe against any one record: never raises an Exception.

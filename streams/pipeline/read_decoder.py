@@ -13,7 +13,7 @@ import enum
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple, cast
 
 import msgspec
 
@@ -179,24 +179,42 @@ def _decode_one(value: bytes | None) -> PlateRead | tuple[ReadRejection, str, st
     return (*problem, "") if problem else read
 
 
-def decode_batch(values: Sequence[bytes | None]) -> tuple[list[tuple[int, PlateRead]], list[Rejected]]:
-    """Good reads with their batch positions, and the rejected ones with reasons. Never raises for a
-    message: whatever one raises, that message is rejected (`internal_error`) and the batch goes on."""
-    good: list[tuple[int, PlateRead]] = []
-    bad: list[Rejected] = []
-    decode, oris, states, keep = _DECODER.decode, _ORIS, _STATES, good.append  # locals: this loop runs per read
+class DecodedBatch(NamedTuple):
+    """A batch decoded: its good reads with their batch positions, and the rejected ones with reasons."""
+
+    positions: list[int]
+    reads: list[PlateRead]
+    rejected: list[Rejected]
+
+
+def decode_batch(values: Sequence[bytes | None]) -> DecodedBatch:
+    """Every message decoded: a read, or a rejection with its reason. Never raises for a message:
+    whatever one raises, that message is rejected (`internal_error`) and the batch goes on.
+
+    A batch of good reads (the usual case) is decoded in one comprehension and its agencies and states
+    checked once per distinct value; a batch with any bad message is decoded again one message at a
+    time, where each rejection gets its reason."""
+    decode, oris, states = _DECODER.decode, _ORIS, _STATES
+    messages = cast("Sequence[bytes]", values)  # a None among them raises TypeError: the slow path
+    try:
+        if max(map(len, messages), default=0) <= MAX_MESSAGE_BYTES:
+            reads = [decode(message) for message in messages]
+            if all(oris[ori] is not None for ori in {r.agency_ori for r in reads}) and all(
+                states[state] is not None for state in {r.state for r in reads}
+            ):
+                return DecodedBatch(list(range(len(reads))), reads, [])
+    except Exception:  # which message, and why, is sorted out below, off the fast path
+        pass
+    return _decode_each(values)
+
+
+def _decode_each(values: Sequence[bytes | None]) -> DecodedBatch:
+    batch = DecodedBatch([], [], [])
     for i, value in enumerate(values):
-        if value is not None and len(value) <= MAX_MESSAGE_BYTES:
-            try:
-                read = decode(value)
-                if oris[read.agency_ori] is not None and states[read.state] is not None:  # _field_problem, inlined
-                    keep((i, read))
-                    continue
-            except Exception:  # which exception, and why, is sorted out below, off the fast path
-                pass
         result = _decode_one(value)
-        if isinstance(result, PlateRead):  # failed once, then decoded: a read like any other
-            good.append((i, result))
-            continue
-        bad.append(Rejected(i, result[0].value, result[1], result[2]))
-    return good, bad
+        if isinstance(result, PlateRead):
+            batch.positions.append(i)
+            batch.reads.append(result)
+        else:
+            batch.rejected.append(Rejected(i, result[0].value, result[1], result[2]))
+    return batch
