@@ -3,17 +3,19 @@ hit around its recipient): they must be byte for byte what the reference builder
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.hotlists.index import HotlistIndex
-from streams.hotlists.model import HotlistEntry, HotlistInfo
-from streams.pipeline.alert_builder import alert_document, alert_id, iso_ms
+from streams.hotlists.model import Hit, HotlistEntry, HotlistInfo, MatchKind
+from streams.pipeline.alert_builder import ALERT_NAMESPACE, alert_document, alert_id, iso_ms
 from streams.pipeline.batch import Pipeline, SimulatedRecord
 from streams.pipeline.outputs import BatchResult
 from streams.policy.jurisdiction_filter import Decision, NoPolicy, SharingPolicy
-from streams.policy.share_audit import audit_head, audit_record, audit_tail, encode_audit
+from streams.policy.share_audit import audit_head, audit_record, audit_tail, encode_audits
 from streams.policy.store import PolicyStore
 from streams.sim.camera_feed import CameraFeed, FeedSettings
 from streams.sim.synthetic import synthetic_hotlist
@@ -32,7 +34,7 @@ def test_an_encoded_audit_record_is_the_reference_record(hits: list, purpose: st
     for time, read_id, the_id, plate, agency, shares in hits:
         head = audit_head(time=time, read_id=read_id, alert_id=the_id, plate=plate, reading_agency=agency)
         for recipient, decision in shares:
-            key, value = encode_audit(head, the_id, audit_tail(decision, agency, recipient, purpose))
+            [(key, value)] = encode_audits(head, [audit_tail(decision, agency, recipient, purpose)])
             reference = audit_record(decision, time=time, read_id=read_id, alert_id=the_id, plate=plate,
                                      reading_agency=agency, recipient=recipient, purpose=purpose)  # fmt: skip
             assert value == orjson.dumps(reference.to_json())
@@ -105,3 +107,11 @@ def test_a_batch_shares_as_reads_one_by_one_would() -> None:
     index.define_list(HotlistInfo("amber", "AMBER", owner_ori="CA0194200"))  # the list changes owner
     after = outputs(pipeline.process(records))
     assert after != first and after == one_by_one()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text, text, text, text)
+def test_an_alert_id_is_the_uuid5_of_its_read_and_entry(read_id: str, list_id: str, state: str, plate: str) -> None:
+    hit = Hit(0, plate, HotlistEntry(list_id=list_id, plate=plate, state=state), MatchKind.EXACT, (), False, 0)
+    expected = uuid.uuid5(ALERT_NAMESPACE, f"{read_id}|{list_id}|{state}|{plate}")
+    assert alert_id(read_id, hit) == str(expected)

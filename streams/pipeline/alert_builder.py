@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -15,10 +16,20 @@ from streams.policy.agencies import AgencyRegistry
 ALERT_NAMESPACE = uuid.UUID("0b6f4c57-7a0e-4f43-8f0a-2d0c1f5e9b21")
 
 
+_NAMESPACE_BYTES = ALERT_NAMESPACE.bytes
+_UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits of a uuid5 ...
+_UUID5_SET = (0x5000 << 64) | (0x8000 << 48)  # ... and their values
+
+
 def alert_id(read_id: str, hit: Hit) -> str:
-    """Stable for a given read and entry: a redelivered read yields the same id, so consumers dedupe."""
+    """Stable for a given read and entry: a redelivered read yields the same id, so consumers dedupe.
+
+    `str(uuid.uuid5(ALERT_NAMESPACE, name))`, computed without the UUID object (a third of the cost)."""
     list_id, state, plate = hit.entry.key
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{read_id}|{list_id}|{state}|{plate}"))
+    name = f"{read_id}|{list_id}|{state}|{plate}".encode()
+    digest = int.from_bytes(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    h = f"{(digest & _UUID5_CLEAR) | _UUID5_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def recipients(reading_agency: str, owner: str, list_id: str, registry: AgencyRegistry | None) -> list[str]:

@@ -29,7 +29,7 @@ from streams.pipeline.topics import TopicNames
 from streams.plates.codes import encode_plates
 from streams.policy.agencies import AgencyRegistry
 from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
-from streams.policy.share_audit import AuditTail, audit_head, audit_tail, encode_audit
+from streams.policy.share_audit import AuditTail, audit_head, audit_tail, encode_audits
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,14 @@ class Share(NamedTuple):
     recipient_json: bytes
 
 
+class Shares(NamedTuple):
+    """Every share of a hit of one (reading agency, owner, list) key, split as its outputs need them."""
+
+    audits: tuple[AuditTail, ...]  # one per recipient, allowed or denied, in order
+    allowed: tuple[Share, ...]
+    denied: tuple[tuple[str, str], ...]  # (recipient, rule)
+
+
 Clock = Callable[[], float]
 T = TypeVar("T")
 
@@ -117,7 +125,7 @@ class Pipeline:
         self.clock = clock
         self._agency_of_topic: dict[str, str | None] = {}
         self._shares_policy: SharingPolicy | NoPolicy | None = None
-        self._shares_cache: dict[tuple[str, str, str], tuple[Share, ...]] = {}  # (agency, owner, list)
+        self._shares_cache: dict[tuple[str, str, str], Shares] = {}  # (agency, owner, list)
         self._share_cache: dict[tuple[str, str], Share] = {}  # (agency, recipient)
 
     def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
@@ -274,17 +282,16 @@ class Pipeline:
                 )
             head = audit_head(time=emitted_at, read_id=read.read_id, alert_id=the_id,
                                             plate=hit.matched_plate, reading_agency=reading_agency)  # fmt: skip
-            template: tuple[bytes, bytes] | None = None  # the alert around its recipient, built once per hit
-            for share in self._shares(policy, registry, reading_agency, entry_owner(hit, info), hit.entry.list_id):
-                audits.append(Outbound(audit_topic, *encode_audit(head, the_id, share.audit)))
-                if not share.allowed:
-                    # a profile rule's id, or why no rule could decide: both bounded by the policy
-                    denied.append((read, hit, share.recipient, share.rule))
-                    continue
-                if template is None:
-                    template = alert_template(read, hit, info, emitted_at, the_id)
-                value = template[0] + share.recipient_json + template[1]
-                alerts.append(Outbound(share.alert_topic, the_id.encode(), value))
+            shares = self._shares(policy, registry, reading_agency, entry_owner(hit, info), hit.entry.list_id)
+            audits += [Outbound(audit_topic, key, value) for key, value in encode_audits(head, shares.audits)]
+            # a profile rule's id, or why no rule could decide: both bounded by the policy
+            denied += [(read, hit, recipient, rule) for recipient, rule in shares.denied]
+            if not shares.allowed:
+                continue
+            before, after = alert_template(read, hit, info, emitted_at, the_id)  # once per hit
+            key = the_id.encode()
+            for share in shares.allowed:
+                alerts.append(Outbound(share.alert_topic, key, before + share.recipient_json + after))
                 emitted.append(EmittedAlert(share.recipient, read_time_ms, record.timestamp))
                 sent.append((read, hit, share.recipient))
         # all built: nothing below raises
@@ -306,7 +313,7 @@ class Pipeline:
     def _shares(
         self, policy: SharingPolicy | NoPolicy, registry: AgencyRegistry | None, reading_agency: str, owner: str,
         list_id: str,
-    ) -> tuple[Share, ...]:  # fmt: skip
+    ) -> Shares:  # fmt: skip
         """Who receives a hit of `list_id` read by `reading_agency` (entry owned by `owner`), and what the
         policy decides for each: the same for every such hit while this policy is in force (a new
         policy, a new registry, starts a new cache)."""
@@ -317,9 +324,14 @@ class Pipeline:
         if shares is None:
             if len(self._shares_cache) >= _SHARES_KEPT:  # bounded; cleared, never wrong
                 self._shares_cache.clear()
-            shares = self._shares_cache[key] = tuple(
-                self._share_with(policy, reading_agency, recipient)
-                for recipient in recipients(reading_agency, owner, list_id, registry)
+            each = [
+                self._share_with(policy, reading_agency, r)
+                for r in recipients(reading_agency, owner, list_id, registry)
+            ]
+            shares = self._shares_cache[key] = Shares(
+                tuple(s.audit for s in each),
+                tuple(s for s in each if s.allowed),
+                tuple((s.recipient, s.rule) for s in each if not s.allowed),
             )
         return shares
 

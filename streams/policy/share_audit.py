@@ -7,6 +7,7 @@ version (a content hash), so an auditor can replay the decision.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -86,38 +87,52 @@ def audit_record(
     )
 
 
-# Audit records straight to JSON bytes: `encode_audit(audit_head(...), alert_id, audit_tail(...))` is
+# Audit records straight to JSON bytes: `encode_audits(audit_head(...), [audit_tail(...)])` is
 # byte for byte `orjson.dumps(audit_record(...).to_json())` (tests/test_output_encoding.py), without an
 # object and a dict per decision. Every field from `recipient` on depends on the (reading agency,
 # recipient) pair and its decision alone (the pipeline keeps that part per pair while a policy is in
 # force); the fields of the hit are encoded once per hit, whatever the number of its recipients.
 
 
+class AuditHead(NamedTuple):
+    """The part of a record that depends on the hit alone."""
+
+    key: bytes  # the alert id, the start of the audit id (the record's key)
+    before: bytes  # the JSON up to the audit id's end: `{"audit_id":"` and the alert id
+    after: bytes  # the JSON after the audit id: its closing quote, then the fields from `time` to `reading_agency`
+
+
 class AuditTail(NamedTuple):
-    id_suffix: str  # the audit id is the alert id and this
-    encoded: bytes  # the fields from `recipient` to `policy_version`, encoded, without braces
+    """The part of a record that depends on the (reading agency, recipient) pair and its decision."""
+
+    key: bytes  # the end of the audit id, after the alert id
+    id_json: bytes  # the same, as it stands inside a JSON string
+    after: bytes  # the fields from `recipient` to `policy_version`, and the closing brace
 
 
-def audit_head(*, time: str, read_id: str, alert_id: str, plate: str, reading_agency: str) -> bytes:
-    """The fields of one hit, from `time` to `reading_agency`, without braces."""
-    return orjson.dumps({
+def audit_head(*, time: str, read_id: str, alert_id: str, plate: str, reading_agency: str) -> AuditHead:
+    """The fields of one hit."""
+    fields = orjson.dumps({
         "time": time, "read_id": read_id, "alert_id": alert_id, "plate": plate,
         "data_elements": DATA_ELEMENTS, "reading_agency": reading_agency,
     })[1:-1]  # fmt: skip
+    return AuditHead(alert_id.encode(), b'{"audit_id":' + orjson.dumps(alert_id)[:-1], b'",' + fields)
 
 
 def audit_tail(decision: Decision, reading_agency: str, recipient: str, purpose: str) -> AuditTail:
-    """The part of a record that depends on the (reading agency, recipient) pair and its decision."""
-    encoded = orjson.dumps({
+    """The fields of a (reading agency, recipient) pair's decision."""
+    fields = orjson.dumps({
         "recipient": recipient, "user": SYSTEM_USER, "organization": reading_agency,
         "decision": "allow" if decision.allowed else "deny", "rule": decision.rule,
         "reason": decision.reason, "purpose": purpose, "profile": decision.profile,
         "policy_version": decision.policy_version,
-    })[1:-1]  # fmt: skip
-    return AuditTail(f"/{recipient}/{decision.policy_version}", encoded)
+    })[1:]  # fmt: skip
+    id_end = f"/{recipient}/{decision.policy_version}"  # the audit id: the alert id and this
+    # a JSON string escapes character by character: the audit id's encoding is its two parts' encodings
+    return AuditTail(id_end.encode(), orjson.dumps(id_end)[1:-1], b"," + fields)
 
 
-def encode_audit(head: bytes, alert_id: str, tail: AuditTail) -> tuple[bytes, bytes]:
-    """(key, value) of the record of one decision (`tail`) on one hit (`head`, of the same `alert_id`)."""
-    audit_id = alert_id + tail.id_suffix  # as audit_record builds it
-    return audit_id.encode(), b'{"audit_id":' + orjson.dumps(audit_id) + b"," + head + b"," + tail.encoded + b"}"
+def encode_audits(head: AuditHead, tails: Sequence[AuditTail]) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the record of each decision (`tails`) on one hit (`head`)."""
+    key, before, after = head
+    return [(key + t.key, before + t.id_json + after + t.after) for t in tails]
