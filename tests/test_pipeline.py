@@ -8,7 +8,7 @@ import orjson
 
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import HotlistEntry, HotlistInfo
-from streams.pipeline.batch import Pipeline, SimulatedRecord
+from streams.pipeline.batch import Pipeline, RecordColumns, SimulatedRecord
 from streams.pipeline.topics import TopicNames
 from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
 from streams.policy.store import PolicyStore
@@ -120,6 +120,10 @@ def test_a_read_that_claims_another_agency_than_its_topic_is_dead_lettered() -> 
     assert letter.value == claims_sdpd.value
     assert dict(letter.headers)["platewatch.error"] == f"agency_ori {SDPD} on the input topic of {LAPD}".encode()
     assert {orjson.loads(o.value)["read_id"] for o in result.audits} == {"r-own"}
+    # a consumer that has the values and topics as lists (librdkafka's) passes them: the same outcome
+    records = [honest, claims_sdpd]
+    columns = RecordColumns([r.value for r in records], [r.topic for r in records])
+    assert pipeline().process(records, columns).outbound() == result.outbound()
     # the single development topic proves nothing, so the read's claim stands there
     single = pipeline().process([SimulatedRecord(read("r-dev", "7SDQ551", agency=SDPD), b"cam", names.plate_reads)])
     assert single.dlq_reasons == {} and single.alerts

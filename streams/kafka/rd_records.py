@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple, overload
+
+import numpy as np
 
 from streams.pipeline.counts import InputRange
 
@@ -67,26 +69,59 @@ class RdRecord:
         return timestamp
 
 
-def split_messages(messages: Sequence[Any]) -> tuple[list[RdRecord], list[InputRange], list[Any]]:
-    """The records of a consumed batch, the offsets they span per partition, and the errors the
-    batch carried (consume returns both)."""
-    records: list[RdRecord] = []
-    errors: list[Any] = []
-    spans: dict[tuple[str, int], list[int]] = {}  # first offset, last offset, count
-    for m in messages:
-        err = m.error()
-        if err is not None:
-            if err.code() != PARTITION_EOF:
-                errors.append(err)
-            continue
-        records.append(RdRecord(m))
-        key = (m.topic(), m.partition())
-        span = spans.get(key)
-        if span is None:
-            offset = m.offset()
-            spans[key] = [offset, offset, 1]
-        else:
-            span[1] = m.offset()
-            span[2] += 1
-    ranges = [InputRange(t, p, first, last, n) for (t, p), (first, last, n) in spans.items()]
-    return records, ranges, errors
+class RdRecords(Sequence[RdRecord]):
+    """A consumed batch's Messages as ConsumedRecords, each wrapped only when looked at (the pipeline
+    looks at the records of hits and dead letters; it takes every value and topic from the columns)."""
+
+    def __init__(self, messages: Sequence[Any]) -> None:
+        self._messages = messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, i: int) -> RdRecord: ...
+    @overload
+    def __getitem__(self, i: slice) -> RdRecords: ...
+    def __getitem__(self, i: int | slice) -> RdRecord | RdRecords:
+        if isinstance(i, slice):
+            return RdRecords(self._messages[i])
+        return RdRecord(self._messages[i])
+
+
+class ConsumedMessages(NamedTuple):
+    """A consumed batch: its records, their values and topics as columns, the offsets they span per
+    partition, and the errors the batch carried (consume returns both)."""
+
+    records: RdRecords
+    values: list[bytes | None]
+    topics: list[str]
+    ranges: list[InputRange]
+    errors: list[Any]
+
+
+def split_messages(messages: Sequence[Any]) -> ConsumedMessages:
+    """Records, columns, ranges and errors of what `consume` returned: a method call per message and
+    column, and the ranges computed with numpy, not a Python loop over the batch."""
+    errors = [m.error() for m in messages]
+    if any(e is not None for e in errors):
+        messages = [m for m, e in zip(messages, errors, strict=True) if e is None]
+        errors = [e for e in errors if e is not None and e.code() != PARTITION_EOF]
+    else:
+        errors = []
+    topics: list[str] = [m.topic() for m in messages]
+    ranges: list[InputRange] = []
+    if messages:
+        names = list(dict.fromkeys(topics))
+        topic_ix = {t: i for i, t in enumerate(names)}
+        # a partition of a topic, as one integer: the topic's position, then the partition
+        where = np.array([topic_ix[t] for t in topics], np.int64) << 32 | np.array(
+            [m.partition() for m in messages], np.int64
+        )
+        offsets = np.array([m.offset() for m in messages], np.int64)
+        for key in np.unique(where).tolist():
+            spanned = offsets[where == key]  # in offset order: consume keeps a partition's order
+            ranges.append(
+                InputRange(names[key >> 32], key & 0xFFFFFFFF, int(spanned[0]), int(spanned[-1]), len(spanned))
+            )
+    return ConsumedMessages(RdRecords(messages), [m.value() for m in messages], topics, ranges, errors)

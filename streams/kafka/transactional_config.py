@@ -32,6 +32,8 @@ def producer_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
         # last commit's markers are written (a few ms); librdkafka's 100 ms retry backoff held a batch
         # back that long, one batch in ten at 5,000 reads/s
         "retry.backoff.ms": 5,
+        # a report per failed output only (counted): one per output cost a Python call each
+        "delivery.report.only.error": True,
         "socket.timeout.ms": min(60_000, s.transaction_timeout_ms),
     }
 

@@ -33,9 +33,10 @@ from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
-from streams.kafka.rd_records import ConsumeErrorLog, RdRecord, split_messages
+from streams.kafka.rd_records import ConsumedMessages, ConsumeErrorLog, split_messages
 from streams.kafka.transaction_errors import FencedError, abort_reason, describe
 from streams.kafka.transactional_config import consumer_properties, init_transactions, producer_properties
+from streams.pipeline.batch import RecordColumns
 from streams.pipeline.counts import InputRange
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ class TransactionalReadProcessor(ProcessorBase):
         worker retries). Registering fences any earlier producer with the same id."""
         if self.producer is not None:
             return
-        producer = self.clients.rdkafka_producer(**producer_properties(self.settings, self.transactional_id))
+        producer = self.clients.rdkafka_producer(
+            **producer_properties(self.settings, self.transactional_id), on_delivery=self._delivered
+        )
         await self._call(init_transactions, producer, self.settings.bootstrap_servers, self.transactional_id,
                          CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 7, lane=self._recovery)  # fmt: skip
         self.producer = producer
@@ -109,13 +112,13 @@ class TransactionalReadProcessor(ProcessorBase):
         try:
             while not self._stopping:
                 messages = await self._call(self._take)
-                records, ranges, errors = split_messages(messages)
-                for err in errors:
+                batch = split_messages(messages)
+                for err in batch.errors:
                     if err.fatal():
                         raise PlatewatchError(f"the consumer failed: {err.str()}")
                     self._log_consume_error(err)
-                if records:
-                    await self._process(records, ranges)
+                if batch.records:
+                    await self._process(batch)
                 else:
                     self._report_lag()
         finally:
@@ -142,9 +145,10 @@ class TransactionalReadProcessor(ProcessorBase):
             return rest
         return first + rest
 
-    async def _process(self, records: list[RdRecord], ranges: list[InputRange]) -> None:
+    async def _process(self, batch: ConsumedMessages) -> None:
         started = time.monotonic()
-        result = self.pipeline.process_isolating(records)
+        ranges = batch.ranges
+        result = self.pipeline.process_isolating(batch.records, RecordColumns(batch.values, batch.topics))
         if self.breaker.observe(result):
             await self._call(self._open_circuit, ranges)
             return
@@ -257,8 +261,10 @@ class TransactionalReadProcessor(ProcessorBase):
             for key, value, headers in outs:
                 while True:
                     try:
-                        producer.produce(topic, value, key, headers=list(headers) or None,
-                                         on_delivery=self._delivered)  # fmt: skip
+                        if headers:
+                            producer.produce(topic, value, key, headers=list(headers))
+                        else:
+                            producer.produce(topic, value, key)
                         break
                     except BufferError:  # the local queue is full: serve delivery reports until there is room
                         producer.poll(0.05)
@@ -283,6 +289,8 @@ class TransactionalReadProcessor(ProcessorBase):
                 self.metrics.transaction_retries.inc()
 
     def _delivered(self, err: Any, _msg: Any) -> None:
+        """librdkafka reports failed deliveries only (`delivery.report.only.error`): a failed output
+        also fails the transaction's commit, which aborts the batch."""
         if err is not None:
             self.metrics.produce_errors.inc()
 

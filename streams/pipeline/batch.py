@@ -68,6 +68,14 @@ class SimulatedRecord(NamedTuple):
     timestamp: int = 0  # ms: broker append time (or producer create time, per topic config)
 
 
+class RecordColumns(NamedTuple):
+    """The value and topic of every record of a batch, as lists: what a consumer that has them so
+    passes along with its records, which are then looked at only for hits and dead letters."""
+
+    values: Sequence[bytes | None]
+    topics: Sequence[str]
+
+
 class Share(NamedTuple):
     """One recipient of a hit, the policy's decision for it, and the parts its outputs are made of."""
 
@@ -128,10 +136,12 @@ class Pipeline:
         self._shares_cache: dict[tuple[str, str, str], Shares] = {}  # (agency, owner, list)
         self._share_cache: dict[tuple[str, str], Share] = {}  # (agency, recipient)
 
-    def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
+    def process(self, records: Sequence[ConsumedRecord], columns: RecordColumns | None = None) -> BatchResult:
+        if columns is None:
+            columns = RecordColumns([r.value for r in records], [r.topic for r in records])
         result = BatchResult(reads=len(records))
-        positions, reads, bad = decode_batch([r.value for r in records])
-        positions, reads = self._from_their_agency(records, positions, reads, bad, result.claimed)
+        positions, reads, bad = decode_batch(columns.values)
+        positions, reads = self._from_their_agency(columns.topics, positions, reads, bad, result.claimed)
         raw: list[str] = [r.plate for r in reads]
         read_of_plate = list(range(len(reads)))
         for n in [n for n, read in enumerate(reads) if read.candidates]:  # OCR candidates: a few reads
@@ -177,7 +187,7 @@ class Pipeline:
 
     def _from_their_agency(
         self,
-        records: Sequence[ConsumedRecord],
+        topic_of: Sequence[str],
         positions: list[int],
         reads: list[PlateRead],
         bad: list[Rejected],
@@ -187,7 +197,7 @@ class Pipeline:
         Reads on the single development topic carry no proof of their agency and pass as they are
         (counted in `claimed` by the agency they name)."""
         agency_of = self._agency_of_topic
-        topics = {r.topic for r in records}
+        topics = set(topic_of)
         for topic in topics - agency_of.keys():
             agency_of[topic] = self.topics.reading_agency_of(topic)
         if all(agency_of[t] is None for t in topics):  # the development topic only: every read passes
@@ -196,7 +206,7 @@ class Pipeline:
         kept_positions: list[int] = []
         kept: list[PlateRead] = []
         for i, read in zip(positions, reads, strict=True):
-            expected = agency_of[records[i].topic]
+            expected = agency_of[topic_of[i]]
             if expected is None:
                 claimed[read.agency_ori] += 1
             elif read.agency_ori != expected:
@@ -207,7 +217,9 @@ class Pipeline:
             kept.append(read)
         return kept_positions, kept
 
-    def process_isolating(self, records: Sequence[ConsumedRecord], retries: int = 1) -> BatchResult:
+    def process_isolating(
+        self, records: Sequence[ConsumedRecord], columns: RecordColumns | None = None, retries: int = 1
+    ) -> BatchResult:
         """`process`, made safe against any one record: never raises an Exception.
 
         When nothing raises this is `process`, at the same cost. A batch that raises as a whole
@@ -220,7 +232,7 @@ class Pipeline:
         failure: Exception | None = None
         for _ in range(max(retries, 0) + 1):
             try:
-                return self.process(records)
+                return self.process(records, columns)
             except Exception as exc:
                 failure = exc
         assert failure is not None
