@@ -67,7 +67,8 @@ BATCH = 5000  # reads per batch: the worker's batch_max_reads
 WAIT_MS = 5  # longest wait for a batch to fill: the worker's batch_wait_ms
 STALL_S = 120.0  # a run that makes no progress for this long fails
 
-# the worker's consumer and producer (read_processor.py), and the same in librdkafka's words
+# the aiokafka consumer and producer the at-least-once worker used before it moved to librdkafka, and the
+# same in librdkafka's words
 AIOKAFKA_CONSUMER: dict[str, Any] = {
     "group_id": None,  # assigned, not subscribed: no group join inside the timed window
     "enable_auto_commit": False,

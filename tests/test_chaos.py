@@ -1,5 +1,6 @@
 """The chaos suite: its checker on hand-made outputs, and its short version on a real three-node cluster
-(worker SIGKILL, a zombie worker and poison pills, exactly once), so the suite runs on every change and cannot rot."""
+(worker SIGKILL, a zombie worker and poison pills exactly once; worker SIGKILL at least once), so the suite
+runs on every change and cannot rot."""
 
 from __future__ import annotations
 
@@ -40,20 +41,23 @@ def test_the_checker_counts_lost_duplicated_and_unexpected_records() -> None:
 def test_short_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "chaos.run", "--short", "--results", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     runs = json.loads((tmp_path / "chaos.json").read_text())["runs"]
     assert {(r["scenario"], r["guarantee"]) for r in runs} == {
         ("worker_kill", "exactly_once"), ("worker_zombie", "exactly_once"), ("poison_pills", "exactly_once"),
+        ("worker_kill", "at_least_once"),
     }  # fmt: skip
     for r in runs:
         assert r["complete"] and r["failures"] == []
         assert r["counts"]["alerts"]["expected"] > 100 and r["counts"]["audits"]["expected"] > 100
         for c in r["counts"].values():
-            assert c["lost"] == c["duplicated"] == c["unexpected"] == 0
-        assert (tmp_path / f"{r['scenario']}-exactly_once.png").stat().st_size > 1000
+            assert c["lost"] == c["unexpected"] == 0
+            if r["guarantee"] == "exactly_once":  # at least once may send an alert again (same id)
+                assert c["duplicated"] == 0
+        assert (tmp_path / f"{r['scenario']}-{r['guarantee']}.png").stat().st_size > 1000
     poison = next(r for r in runs if r["scenario"] == "poison_pills")
     assert poison["counts"]["dead_letters"]["expected"] > 0
-    killed = next(r for r in runs if r["scenario"] == "worker_kill")
-    assert killed["worker_exit_codes"]["w1"] == -9 and killed["worker_exit_codes"]["w2"] == 0
+    for killed in (r for r in runs if r["scenario"] == "worker_kill"):
+        assert killed["worker_exit_codes"]["w1"] == -9 and killed["worker_exit_codes"]["w2"] == 0

@@ -17,8 +17,8 @@ from streams.hotlists.model import HotlistEntry, HotlistInfo
 from streams.hotlists.updates import UpdateError, encode_tombstone, encode_upserts, parse_key
 from streams.kafka.clients import KafkaClients, retry_broker
 from streams.kafka.hotlist_catch_up import replay_to_end
+from streams.kafka.rd_config import init_transactions, publisher_properties
 from streams.kafka.transaction_errors import describe
-from streams.kafka.transactional_config import init_transactions, publisher_properties
 from streams.pipeline.topics import HOTLIST_UPDATES
 
 

@@ -1,5 +1,5 @@
-"""What both hot paths share (at least once on aiokafka, exactly once on librdkafka): their inputs, the
-circuit breaker, the broker probe and the stop flag."""
+"""What every hot path shares: its inputs, the circuit breaker, the broker probe and the stop flag
+(`rd_processor` adds the librdkafka loop both guarantees run)."""
 
 from __future__ import annotations
 

@@ -30,10 +30,10 @@ from prometheus_client import CollectorRegistry
 
 from streams.errors import EXIT_NO, EXIT_OK, ConfigurationError, PlatewatchError
 from streams.hotlists.index import HotlistIndex
+from streams.kafka.at_least_once_processor import AtLeastOnceProcessor
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_replica import HotlistReplica
 from streams.kafka.http_endpoints import start_endpoints
-from streams.kafka.read_processor import ReadProcessor
 from streams.kafka.retention import reconcile_retention
 from streams.kafka.topic_setup import agency_topic_specs, create_topics
 from streams.kafka.transactional_processor import TransactionalReadProcessor
@@ -72,8 +72,10 @@ class PlatewatchWorker:
         )
         self.replica = HotlistReplica(self.clients, self.names.hotlist_updates, self.index, self._hotlist_applied)
         self.pipeline = Pipeline(self.index, lambda: self.store.current, self.names)
-        processor = TransactionalReadProcessor if settings.processing_guarantee == "exactly_once" else ReadProcessor
-        self.processor: ReadProcessor | TransactionalReadProcessor = processor(
+        processor = (
+            TransactionalReadProcessor if settings.processing_guarantee == "exactly_once" else AtLeastOnceProcessor
+        )
+        self.processor: AtLeastOnceProcessor | TransactionalReadProcessor = processor(
             settings, self.clients, self.names, self.pipeline, self.metrics, self.replica
         )
         self.waiting_for = "starting"  # why the worker is not processing yet

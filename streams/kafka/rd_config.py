@@ -1,5 +1,5 @@
-"""librdkafka's transactional producers: the exactly-once worker's (and its consumer's) settings, the
-hotlist publisher's, and how either starts its transactions."""
+"""librdkafka's settings: the worker's consumer and producer under either guarantee, the hotlist
+publisher's, and how a transactional producer starts its transactions."""
 
 from __future__ import annotations
 
@@ -38,13 +38,35 @@ def producer_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
     }
 
 
-def consumer_properties(s: Settings) -> dict[str, Any]:
+def at_least_once_producer_properties() -> dict[str, Any]:
+    """Acknowledged by every in-sync replica, in order, without duplicates from retries; a batch's
+    outputs are awaited (flush) before its offsets are stored."""
+    return {
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 2,
+        "batch.size": 512 * 1024,
+        # an output not acknowledged by then is reported failed, and its batch is re-read: long enough
+        # for a cluster restart, short enough that a lost cluster shows
+        "message.timeout.ms": 60_000,
+        "delivery.report.only.error": True,  # a report per failed output only (counted)
+        "partitioner": "murmur2_random",  # Java's partitioner: keys land where any standard producer puts them
+        **FAILOVER,
+    }
+
+
+def consumer_properties(s: Settings, *, exactly_once: bool) -> dict[str, Any]:
+    """Exactly once commits offsets in its transactions; at least once stores the offsets of each
+    acknowledged batch, and librdkafka commits what is stored every `commit_interval_ms` (and before
+    partitions go, and on close)."""
+    auto_commit = not exactly_once and s.commit_interval_ms > 0  # 0: the processor commits every batch
     properties: dict[str, Any] = {
         "group.id": s.group_id,
-        "enable.auto.commit": False,
+        "enable.auto.commit": auto_commit,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
+        # exactly once reads only committed reads (a gateway may write in transactions too)
+        "isolation.level": "read_committed" if exactly_once else "read_uncommitted",
         "fetch.wait.max.ms": max(1, s.batch_wait_ms),
         "max.partition.fetch.bytes": 4 * 1024 * 1024,
         "fetch.queue.backoff.ms": 10,  # librdkafka's default (1000 ms) stalls a fast consumer
@@ -58,6 +80,8 @@ def consumer_properties(s: Settings) -> dict[str, Any]:
         "coordinator.query.interval.ms": 10_000,
         **FAILOVER,
     }
+    if auto_commit:
+        properties["auto.commit.interval.ms"] = s.commit_interval_ms
     if s.group_instance_id:
         properties["group.instance.id"] = s.group_instance_id
     return properties
@@ -73,10 +97,10 @@ def publisher_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
     }
 
 
-def init_transactions(producer: Any, bootstrap: str, transactional_id: str, timeout_s: float) -> None:
-    """Connect and start `producer`'s transactions, which fences any earlier producer of its id (the
-    broker aborts that one's open transaction). Blocking: run it off the event loop."""
-    import confluent_kafka  # noqa: PLC0415 (the at-least-once worker does without librdkafka)
+def reach(producer: Any, bootstrap: str) -> None:
+    """Fail fast, with a one-line reason, when `producer` cannot reach or log in to the brokers.
+    Blocking: run it off the event loop."""
+    import confluent_kafka  # noqa: PLC0415 (only its users pay for loading librdkafka)
 
     try:
         producer.list_topics(None, 2.0)  # an unreachable broker fails here, quickly
@@ -85,6 +109,14 @@ def init_transactions(producer: Any, bootstrap: str, transactional_id: str, time
         if err.code() == confluent_kafka.KafkaError._AUTHENTICATION:
             raise PlatewatchError(f"Kafka at {bootstrap} refused the credentials: {err.str()}") from None
         raise BrokerUnavailableError(f"Kafka at {bootstrap} unreachable") from None
+
+
+def init_transactions(producer: Any, bootstrap: str, transactional_id: str, timeout_s: float) -> None:
+    """Connect and start `producer`'s transactions, which fences any earlier producer of its id (the
+    broker aborts that one's open transaction). Blocking: run it off the event loop."""
+    import confluent_kafka  # noqa: PLC0415
+
+    reach(producer, bootstrap)
     try:
         producer.init_transactions(timeout_s)
     except confluent_kafka.KafkaException as exc:
