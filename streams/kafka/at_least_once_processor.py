@@ -34,10 +34,6 @@ from streams.pipeline.counts import InputRange
 log = logging.getLogger(__name__)
 
 CONNECT_DEADLINE_S = 10.0  # reaching the brokers fails within about 2 s; past this, librdkafka is stuck
-# how often a batch's wait for its acknowledgements looks again: librdkafka's flush sleeps on its queue of
-# delivery reports, up to 10 ms at a time, and with reports of failures only, an acknowledgement does
-# not wake it (that was the p99 read→alert at 5,000 reads/s going from 9 to 18 ms)
-ACK_POLL_S = 0.001
 
 
 class AtLeastOnceProcessor(RdReadProcessor):
@@ -101,8 +97,7 @@ class AtLeastOnceProcessor(RdReadProcessor):
 
         failed = self._failed_outputs
         self._produce(self.producer, by_topic)
-        while self.producer.flush(ACK_POLL_S) > 0:  # each output is acknowledged, or fails in time
-            pass
+        self._await_acks(self.producer, float("inf"))  # each output is acknowledged, or fails by message.timeout.ms
         if self._failed_outputs != failed:
             return False
         offsets = [confluent_kafka.TopicPartition(r.topic, r.partition, r.last_offset + 1) for r in ranges]

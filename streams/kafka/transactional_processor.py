@@ -193,6 +193,8 @@ class TransactionalReadProcessor(RdReadProcessor):
         deadline must not touch the producer that replaced it)."""
         import confluent_kafka  # noqa: PLC0415
 
+        # the commit flushes too, but in librdkafka's 10 ms sleeps (see ACK_POLL_S)
+        self._await_acks(producer, CALL_TIMEOUT_S)
         for attempt in range(COMMIT_RETRIES + 1):
             try:
                 producer.commit_transaction(CALL_TIMEOUT_S)

@@ -37,6 +37,7 @@ from streams.kafka.http_endpoints import start_endpoints
 from streams.kafka.retention import reconcile_retention
 from streams.kafka.topic_setup import agency_topic_specs, create_topics
 from streams.kafka.transactional_processor import TransactionalReadProcessor
+from streams.ops.memory import release_free_memory_every
 from streams.ops.metrics import PipelineMetrics
 from streams.ops.settings import Settings
 from streams.pipeline.batch import Pipeline
@@ -239,6 +240,7 @@ async def serve(worker: PlatewatchWorker, stop: asyncio.Event) -> int:
                 asyncio.create_task(worker.replica.run()),
                 asyncio.create_task(worker.processor.run()),
                 asyncio.create_task(worker.watch_policy()),
+                asyncio.create_task(release_free_memory_every(worker.replica.caught_up)),
             ]
             stopped = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
