@@ -7,7 +7,7 @@ import sys
 
 PROGRAM = """
 import os
-from streams.ops.memory import release_free_memory
+from streams.hotlists.columns import release_free_memory
 
 def rss_mb():
     return int(open(f"/proc/{os.getpid()}/statm").read().split()[1]) * 4096 >> 20

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -208,6 +209,10 @@ class BaseSegment:
         hi = int(np.searchsorted(self.codes, np.uint64(code), "right"))
         return range(lo, hi)
 
+    def rows_for_many(self, codes: Codes) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """`rows_for` of each code, as (first rows, ends): one search of the sorted codes for all."""
+        return np.searchsorted(self.codes, codes, "left"), np.searchsorted(self.codes, codes, "right")
+
     def case(self, row: int) -> str:
         return bytes(self.cases[row]).decode()
 
@@ -229,10 +234,22 @@ def concat_segments(a: BaseSegment, b: BaseSegment) -> BaseSegment:
     )
 
 
-def release_free_memory() -> None:
-    """Hand the heap a bulk load freed back to the OS (glibc keeps it otherwise, inflating RSS)."""
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.malloc_trim(0)
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim  # the C library the process runs on
+    except (OSError, AttributeError):  # no glibc (musl, macOS)
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the OS: glibc keeps what a process frees and returns only the
+    top of its heap, so a bulk load (and, in a worker, every batch) leaves RSS high. Blocking, a few
+    ms (ctypes releases the GIL meanwhile); False where the C library cannot."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True

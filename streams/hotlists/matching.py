@@ -91,11 +91,12 @@ class Matcher:
             for i in rows.tolist():
                 if int(folded[i]) in tol2:
                     found.extend((i, v, pos) for v, pos in self._variants(plates, i, exact_set, 2))
-        infos, list_ix, entries_for_code = s.infos, s.list_ix, s.entries_for_code
+        infos, list_ix = s.infos, s.list_ix
         best: dict[tuple[int, Key], Hit] = {}
-        for i, variant, positions in found:
+        entries_of = s.entries_for_codes([variant for _, variant, _ in found])
+        for (i, _, positions), entries in zip(found, entries_of, strict=True):
             read = int(read_index[i])
-            for entry in entries_for_code(variant):
+            for entry in entries:
                 info = infos[list_ix[entry.list_id]]
                 hit = judge(info, entry, read, positions, states[read], times[read], plates.plate(i))
                 if hit is None:

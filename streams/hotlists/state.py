@@ -112,6 +112,19 @@ class IndexState:
         found.extend(self.delta[k] for k in self.delta_by_code.get(code, ()))
         return found
 
+    def entries_for_codes(self, codes: list[int]) -> list[list[HotlistEntry]]:
+        """`entries_for_code` of each code, the base segment searched for all of them at once."""
+        base = self.base
+        first, end = base.rows_for_many(np.array(codes, np.uint64))
+        alive, entry_at, delta, delta_by_code = base.alive, self.entry_at, self.delta, self.delta_by_code
+        out = []
+        for code, lo, hi in zip(codes, first.tolist(), end.tolist(), strict=True):
+            found = [entry_at(r) for r in range(lo, hi) if alive[r]]
+            if delta_by_code:
+                found.extend(delta[k] for k in delta_by_code.get(code, ()))
+            out.append(found)
+        return out
+
     def has_code(self, code: int) -> bool:
         if code in self.delta_by_code:
             return True
