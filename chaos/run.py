@@ -248,7 +248,7 @@ def verdict(result: dict[str, Any]) -> list[str]:
 
 async def main_async(args: argparse.Namespace) -> int:
     chosen = args.scenarios.split(",") if args.scenarios else list(SHORT if args.short else scenarios.ALL)
-    guarantees = args.guarantees.split(",") if args.guarantees else GUARANTEES
+    guarantees = args.guarantees.split(",") if args.guarantees else (["exactly_once"] if args.short else GUARANTEES)
     runs = [(name, g) for name in chosen for g in guarantees]
     if args.short and not args.scenarios and not args.guarantees:
         runs = [(name, "exactly_once") for name in SHORT] + SHORT_AT_LEAST_ONCE

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+
+import pytest
+
+from streams.ops import memory
 
 PROGRAM = """
 import os
@@ -26,3 +31,29 @@ def test_freed_heap_memory_is_given_back() -> None:
     before, after, released = out.split()
     assert released == "True"  # glibc, as on the machines the worker runs on
     assert int(before) > 250 and int(after) < int(before) - 150, out
+
+
+@pytest.mark.parametrize("can_trim", [True, False])
+async def test_the_worker_trims_every_period_and_never_ends_by_itself(
+    can_trim: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trim runs beside the worker's other tasks: one that ended (no malloc_trim, a trim that raised)
+    would stop the worker."""
+    calls: list[float] = []  # one per trim
+
+    def trim() -> bool:
+        calls.append(0.0)
+        if len(calls) == 2:
+            raise OSError("a failed trim")
+        return can_trim
+
+    monkeypatch.setattr(memory, "release_free_memory", trim)
+    ready = asyncio.Event()
+    task = asyncio.create_task(memory.release_free_memory_every(ready, every_s=0.01))
+    await asyncio.sleep(0.05)
+    assert calls == []  # not before the worker is ready
+    ready.set()
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    assert len(calls) > 3 if can_trim else len(calls) == 1
+    task.cancel()

@@ -26,7 +26,7 @@ from streams.kafka.batch_outputs import batch_outputs
 from streams.kafka.batch_send import OutRecord
 from streams.kafka.rd_config import at_least_once_producer_properties, consumer_properties, reach
 from streams.kafka.rd_processor import RdReadProcessor
-from streams.kafka.rd_records import ConsumedMessages
+from streams.kafka.rd_records import ConsumedMessages, ConsumeErrorLog
 from streams.kafka.transaction_errors import describe
 from streams.pipeline.batch import RecordColumns
 from streams.pipeline.counts import InputRange
@@ -43,12 +43,15 @@ class AtLeastOnceProcessor(RdReadProcessor):
         super().__init__(*args, **kwargs)
         self._failed_outputs = 0  # outputs librdkafka reported failed (the delivery callback, on the lane)
         self._producer_fatal = False  # the idempotent producer hit a fatal error: a new one is needed
+        self._log_producer_error = ConsumeErrorLog(log, "producer")
 
     async def connect(self) -> None:
         """The producer, once it reaches the brokers (one attempt: the worker retries)."""
         if self.producer is not None:
             return
-        producer = self.clients.rdkafka_producer(**at_least_once_producer_properties(), on_delivery=self._delivered)
+        producer = self.clients.rdkafka_producer(
+            **at_least_once_producer_properties(), on_delivery=self._delivered, error_cb=self._producer_error
+        )
         await self._call(reach, producer, self.settings.bootstrap_servers, deadline=CONNECT_DEADLINE_S)
         self._producer_fatal = False
         self.producer = producer
@@ -96,9 +99,15 @@ class AtLeastOnceProcessor(RdReadProcessor):
         import confluent_kafka  # noqa: PLC0415
 
         failed = self._failed_outputs
-        self._produce(self.producer, by_topic)
+        try:
+            self._produce(self.producer, by_topic)
+        except confluent_kafka.KafkaException as exc:
+            if exc.args[0].code() != confluent_kafka.KafkaError._FATAL:
+                raise
+            self._producer_fatal = True  # it takes no more outputs: the batch is re-read on a new one
+            return False
         self._await_acks(self.producer, float("inf"))  # each output is acknowledged, or fails by message.timeout.ms
-        if self._failed_outputs != failed:
+        if self._failed_outputs != failed or self._producer_fatal:
             return False
         offsets = [confluent_kafka.TopicPartition(r.topic, r.partition, r.last_offset + 1) for r in ranges]
         try:
@@ -114,8 +123,16 @@ class AtLeastOnceProcessor(RdReadProcessor):
         """librdkafka reports failed outputs only (`delivery.report.only.error`)."""
         if err is not None:
             self._failed_outputs += 1
-            self._producer_fatal = self._producer_fatal or bool(err.fatal())
             self.metrics.produce_errors.inc()
+
+    def _producer_error(self, err: Any) -> None:
+        """The producer's own errors: a fatal one (the idempotent producer's sequence broken) is only
+        flagged here, the error report's `fatal()` says so; a delivery report's error does not."""
+        if err.fatal():
+            self._producer_fatal = True
+            log.warning("the producer failed: %s; a new one takes over", err.str())
+        else:  # a broker gone, a connection refused: librdkafka retries; said once in a while
+            self._log_producer_error(err)
 
     def _commit(self) -> None:
         """Commit the stored offsets now (none stored since the last commit is not an error)."""

@@ -16,7 +16,7 @@ PARTITION_EOF = -191
 
 
 class ConsumeErrorLog:
-    """Each kind of consume error once per `seconds`: with a broker down, every consume returns one."""
+    """Each kind of librdkafka error once per `seconds`: with a broker down, every consume returns one."""
 
     def __init__(self, logger: logging.Logger, what: str, seconds: float = 30.0) -> None:
         self.logger, self.what, self.seconds = logger, what, seconds

@@ -95,7 +95,8 @@ class TransactionalReadProcessor(RdReadProcessor):
         by_topic = batch_outputs(result, ranges, self.names, int(time.time() * 1000))
         try:
             await self._call(self._send, by_topic, ranges, deadline=SEND_DEADLINE_S)
-            await self._call(self._commit, self.producer, deadline=(CALL_TIMEOUT_S + 1) * (COMMIT_RETRIES + 1))
+            # the wait for acknowledgements, then the commit and its retries
+            await self._call(self._commit, self.producer, deadline=(CALL_TIMEOUT_S + 1) * (COMMIT_RETRIES + 2))
         except FencedError as exc:
             await self._recover_fatal(exc)
             return

@@ -21,10 +21,14 @@ TRIM_EVERY_S = 60.0  # a trim takes a few ms (about 30 ms for 270 MB freed), on 
 
 async def release_free_memory_every(ready: asyncio.Event, every_s: float = TRIM_EVERY_S) -> None:
     """Once `ready` (the replica caught up and its catch-up consumer closed), then every `every_s`, off
-    the event loop."""
+    the event loop. Runs until cancelled, like the worker's other tasks (one that ended would stop the
+    worker), also where the C library cannot trim or a trim fails."""
     await ready.wait()
     while True:
-        if not await asyncio.to_thread(release_free_memory):
-            log.debug("no malloc_trim in this C library: freed memory stays with the process")
-            return
+        try:
+            if not await asyncio.to_thread(release_free_memory):
+                log.debug("no malloc_trim in this C library: freed memory stays with the process")
+                await asyncio.Event().wait()  # until cancelled
+        except Exception as exc:  # never the worker's end
+            log.warning("giving freed memory back failed (%s)", type(exc).__name__)
         await asyncio.sleep(every_s)
