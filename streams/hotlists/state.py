@@ -2,7 +2,7 @@
 
 In: list settings (`define_list`) and entries, put here by the bulk loader (index.py) as a base segment
 of numpy columns and by live updates (live.py) as a delta of `HotlistEntry` objects.
-Out: for a plate code, the live entries listed under it (`entries_for_code`) and whether any is left
+Out: for plate codes, the live entries listed under each (`entries_for_codes`) and whether any is left
 (`has_code`); one base row as a `HotlistEntry` (`entry_at`); a list's settings; the OCR-folded codes
 used to gate look-alike searches. Nothing here matches reads or changes entries.
 
@@ -106,14 +106,9 @@ class IndexState:
 
     # ---- lookups -----------------------------------------------------------------------------
 
-    def entries_for_code(self, code: int) -> list[HotlistEntry]:
-        base = self.base
-        found = [self.entry_at(r) for r in base.rows_for(code) if base.alive[r]]
-        found.extend(self.delta[k] for k in self.delta_by_code.get(code, ()))
-        return found
-
     def entries_for_codes(self, codes: list[int]) -> list[list[HotlistEntry]]:
-        """`entries_for_code` of each code, the base segment searched for all of them at once."""
+        """The live entries listed under each code (the base segment searched for all codes at once,
+        then the delta)."""
         base = self.base
         first, end = base.rows_for_many(np.array(codes, np.uint64))
         alive, entry_at, delta, delta_by_code = base.alive, self.entry_at, self.delta, self.delta_by_code

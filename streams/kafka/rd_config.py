@@ -12,46 +12,47 @@ from streams.ops.settings import Settings
 FAILOVER = {"reconnect.backoff.max.ms": 1000}
 
 
+# every producer's outputs: acknowledged by every in-sync replica, in order, without duplicates from retries
+_ACKED: dict[str, Any] = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "partitioner": "murmur2_random",  # Java's partitioner: keys land where any standard producer puts them
+    **FAILOVER,
+}
+# the worker's outputs, under either guarantee
+_WORKER_OUTPUTS: dict[str, Any] = {
+    **_ACKED,
+    "linger.ms": 2,
+    "batch.size": 512 * 1024,
+    # a report per failed output only (counted): one per output cost a Python call each
+    "delivery.report.only.error": True,
+}
+
+
 def _transactional(transactional_id: str, timeout_ms: int) -> dict[str, Any]:
-    return {
-        "transactional.id": transactional_id,
-        "transaction.timeout.ms": timeout_ms,
-        "acks": "all",
-        "enable.idempotence": True,
-        "partitioner": "murmur2_random",  # Java's partitioner: keys land where batch_send puts them
-        **FAILOVER,
-    }
+    return {**_ACKED, "transactional.id": transactional_id, "transaction.timeout.ms": timeout_ms}
 
 
 def producer_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
+    """The exactly-once worker's: a transaction a batch."""
     return {
+        **_WORKER_OUTPUTS,
         **_transactional(transactional_id, s.transaction_timeout_ms),
-        "linger.ms": 2,
-        "batch.size": 512 * 1024,
         # the coordinator answers the next batch's first call with CONCURRENT_TRANSACTIONS until the
         # last commit's markers are written (a few ms); librdkafka's 100 ms retry backoff held a batch
         # back that long, one batch in ten at 5,000 reads/s
         "retry.backoff.ms": 5,
-        # a report per failed output only (counted): one per output cost a Python call each
-        "delivery.report.only.error": True,
         "socket.timeout.ms": min(60_000, s.transaction_timeout_ms),
     }
 
 
 def at_least_once_producer_properties() -> dict[str, Any]:
-    """Acknowledged by every in-sync replica, in order, without duplicates from retries; a batch's
-    outputs are awaited (flush) before its offsets are stored."""
+    """The at-least-once worker's: a batch's outputs are awaited (flush) before its offsets are stored."""
     return {
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 2,
-        "batch.size": 512 * 1024,
+        **_WORKER_OUTPUTS,
         # an output not acknowledged by then is reported failed, and its batch is re-read: long enough
         # for a cluster restart, short enough that a lost cluster shows
         "message.timeout.ms": 60_000,
-        "delivery.report.only.error": True,  # a report per failed output only (counted)
-        "partitioner": "murmur2_random",  # Java's partitioner: keys land where any standard producer puts them
-        **FAILOVER,
     }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from streams.pipeline.batch import Computed
 from streams.pipeline.counts import InputRange
 
 # librdkafka's "partition end reached" event: information, not an error (off by default)
@@ -69,31 +70,11 @@ class RdRecord:
         return timestamp
 
 
-class RdRecords(Sequence[RdRecord]):
-    """A consumed batch's Messages as ConsumedRecords, each wrapped only when looked at (the pipeline
-    looks at the records of hits and dead letters; it takes every value and topic from the columns)."""
-
-    def __init__(self, messages: Sequence[Any]) -> None:
-        self._messages = messages
-
-    def __len__(self) -> int:
-        return len(self._messages)
-
-    @overload
-    def __getitem__(self, i: int) -> RdRecord: ...
-    @overload
-    def __getitem__(self, i: slice) -> RdRecords: ...
-    def __getitem__(self, i: int | slice) -> RdRecord | RdRecords:
-        if isinstance(i, slice):
-            return RdRecords(self._messages[i])
-        return RdRecord(self._messages[i])
-
-
 class ConsumedMessages(NamedTuple):
     """A consumed batch: its records, their values and topics as columns, the offsets they span per
     partition, and the errors the batch carried (consume returns both)."""
 
-    records: RdRecords
+    records: Computed[Any, RdRecord]  # each Message wrapped when looked at (hits and dead letters)
     values: list[bytes | None]
     topics: list[str]
     ranges: list[InputRange]
@@ -124,4 +105,4 @@ def split_messages(messages: Sequence[Any]) -> ConsumedMessages:
             ranges.append(
                 InputRange(names[key >> 32], key & 0xFFFFFFFF, int(spanned[0]), int(spanned[-1]), len(spanned))
             )
-    return ConsumedMessages(RdRecords(messages), [m.value() for m in messages], topics, ranges, errors)
+    return ConsumedMessages(Computed(messages, RdRecord), [m.value() for m in messages], topics, ranges, errors)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Protocol, TypeVar, overload
+from typing import Generic, NamedTuple, Protocol, TypeVar, overload
 
 import numpy as np
 import orjson
@@ -96,18 +96,20 @@ class Shares(NamedTuple):
 
 
 Clock = Callable[[], float]
+S = TypeVar("S")
 T = TypeVar("T")
 
 
-class _PerRead(Sequence[T]):
-    """A read attribute computed when indexed."""
+class Computed(Sequence[T], Generic[S, T]):
+    """`get` of each of `items`, computed when indexed: what the pipeline looks at only for a few
+    records of a batch (a hit's read state and time, a consumed Message as a record)."""
 
-    def __init__(self, reads: list[PlateRead], get: Callable[[PlateRead], T]) -> None:
-        self._reads = reads
+    def __init__(self, items: Sequence[S], get: Callable[[S], T]) -> None:
+        self._items = items
         self._get = get
 
     def __len__(self) -> int:
-        return len(self._reads)
+        return len(self._items)
 
     @overload
     def __getitem__(self, i: int) -> T: ...
@@ -115,8 +117,8 @@ class _PerRead(Sequence[T]):
     def __getitem__(self, i: slice) -> Sequence[T]: ...
     def __getitem__(self, i: int | slice) -> T | Sequence[T]:
         if isinstance(i, slice):
-            return [self._get(r) for r in self._reads[i]]
-        return self._get(self._reads[i])
+            return [self._get(item) for item in self._items[i]]
+        return self._get(self._items[i])
 
 
 class Pipeline:
@@ -165,8 +167,8 @@ class Pipeline:
         hits = self.index.match(
             plates,
             np.array(read_of_plate, np.intp),
-            _PerRead(reads, lambda r: r.plate_state),
-            _PerRead(reads, lambda r: r.time_ms // 1000),
+            Computed(reads, lambda r: r.plate_state),
+            Computed(reads, lambda r: r.time_ms // 1000),
         )
         if not hits:
             return result
@@ -293,7 +295,7 @@ class Pipeline:
                     hit.kind.value,
                 )
             head = audit_head(time=emitted_at, read_id=read.read_id, alert_id=the_id,
-                                            plate=hit.matched_plate, reading_agency=reading_agency)  # fmt: skip
+                              plate=hit.matched_plate, reading_agency=reading_agency)  # fmt: skip
             shares = self._shares(policy, registry, reading_agency, entry_owner(hit, info), hit.entry.list_id)
             audits += [Outbound(audit_topic, key, value) for key, value in encode_audits(head, shares.audits)]
             # a profile rule's id, or why no rule could decide: both bounded by the policy
