@@ -16,6 +16,7 @@ import datetime as dt
 import itertools
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.dispatch_consumer import histogram, percentiles
 from benchmarks.peers.run import inputs_for, run_rounds, select, summarize
 from benchmarks.worker_outputs import alerts_on, difference, expected_alerts
 from streams.hotlists.index import HotlistIndex
@@ -43,6 +45,8 @@ from streams.sim.camera_feed import CameraFeed, FeedSettings
 from streams.sim.sample_hotlists import NCIC
 from streams.sim.synthetic import synthetic_hotlist
 from tests.harness.worker_process import WorkerProcess, clients_for
+
+LOG_APPEND_TIME = 1  # a record's timestamp type: the broker's append time
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,17 @@ async def fixed_rate(
     worker: WorkerProcess,
     timeline: list[dict[str, float]],
 ) -> dict[str, Any]:
-    """Offer `rate` reads/s; a dispatch consumer in its own process records produce-to-receipt latency
-    of every alert (in this process it would share the event loop with the load generator)."""
+    """Offer `rate` reads/s; a dispatch consumer in its own process notes when each alert arrives (in
+    this process it would share the event loop with the load generator).
+
+    The latency is measured from the broker's append time of the alert's read (input topics keep
+    LogAppendTime, `topic_setup.read_topic_config`; the produce acknowledgement says it) to the alert's receipt:
+    the time the generator itself takes to send a read is not the worker's. The latency from the
+    read's own time (set just before the generator sends it) is kept too (`from_read_time`)."""
+    receipts = Path(tempfile.mkdtemp(prefix="dispatch-")) / "receipts"
     dispatch = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.dispatch_consumer", "--bootstrap", p.bootstrap,
-        "--alerts-prefix", names.alerts_prefix, "--seconds", str(p.seconds + 4),
+        "--alerts-prefix", names.alerts_prefix, "--seconds", str(p.seconds + 4), "--receipts", str(receipts),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert dispatch.stdout is not None
@@ -133,6 +143,7 @@ async def fixed_rate(
     offered, start = 0, time.monotonic()
     consumed0 = worker.metric("platewatch_reads_consumed_total")
     last_sample = 0.0
+    sends: list[tuple[str, asyncio.Future[Any]]] = []
     try:
         while (elapsed := time.monotonic() - start) < p.seconds:
             due = int((elapsed + 0.01) * p.rate) - offered
@@ -140,7 +151,7 @@ async def fixed_rate(
                 for key, value in feed.batch(due):
                     doc = orjson.loads(value)
                     doc["time"] = dt.datetime.now(dt.UTC).isoformat()  # the read's time: produce time
-                    await producer.send(names.plate_reads, orjson.dumps(doc), key=key)
+                    sends.append((doc["read_id"], await producer.send(names.plate_reads, orjson.dumps(doc), key=key)))
                 offered += due
             if elapsed - last_sample >= 0.5:
                 last_sample = elapsed
@@ -154,11 +165,32 @@ async def fixed_rate(
         await producer.flush()
     finally:
         await producer.stop()
+    appended = {read_id: _append_time_ms(await sent) for read_id, sent in sends}
     out, _ = await dispatch.communicate()
     if dispatch.returncode != 0:
         raise RuntimeError("the dispatch consumer failed")
     received: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
-    return {"offered": offered, "offered_per_s": offered / p.seconds, **received}
+    hist = histogram()
+    for line in receipts.read_text().splitlines():
+        read_id, at_us = line.split()
+        # a Kafka timestamp is whole milliseconds: up to 1 ms is added to each latency, never taken off
+        hist.record_value(max(1, int(at_us) - appended[read_id] * 1000))
+    shutil.rmtree(receipts.parent)
+    return {
+        "offered": offered,
+        "offered_per_s": offered / p.seconds,
+        "alerts_received": received["alerts_received"],
+        "clock": "broker append time of the read",
+        **percentiles(hist),
+        "from_read_time": {k: received[k] for k in ("latency_ms", "latency_ms_percentiles")},
+    }
+
+
+def _append_time_ms(sent: Any) -> int:
+    """The broker's append time of a read, from its produce acknowledgement."""
+    if sent.timestamp_type != LOG_APPEND_TIME:
+        raise RuntimeError("the input topic does not keep the broker's append time (message.timestamp.type)")
+    return int(sent.timestamp)
 
 
 async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:

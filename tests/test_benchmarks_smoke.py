@@ -42,6 +42,10 @@ def test_smoke_run_writes_results_plots_and_comparison(kafka_bootstrap: str, tmp
     latency = load["fixed_rate"]["latency_ms"]
     assert load["fixed_rate"]["alerts_received"] > 0
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    # measured from each read's broker append time, and from its own time (set before it was sent)
+    assert load["fixed_rate"]["clock"] == "broker append time of the read"
+    from_read_time = load["fixed_rate"]["from_read_time"]["latency_ms"]
+    assert 0 < from_read_time["p50"] <= from_read_time["p99"] <= from_read_time["max"]
     for name in ("latency.png", "throughput.png", "systems.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (tmp_path / "summary.md").read_text()
