@@ -16,7 +16,6 @@ import datetime as dt
 import itertools
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -28,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka.structs import RecordMetadata
+from hdrh.histogram import HdrHistogram
 
-from benchmarks.dispatch_consumer import histogram, percentiles
 from benchmarks.peers.run import inputs_for, run_rounds, select, summarize
 from benchmarks.worker_outputs import alerts_on, difference, expected_alerts
 from streams.hotlists.index import HotlistIndex
@@ -37,7 +37,7 @@ from streams.hotlists.model import HotlistEntry
 from streams.kafka.batch_send import send_keyed
 from streams.kafka.clients import KafkaClients
 from streams.kafka.hotlist_publish import publish_list_async
-from streams.kafka.topic_setup import create_topics, topic_specs
+from streams.kafka.topic_setup import LOG_APPEND_TIME, create_topics, topic_specs
 from streams.ops.settings import Settings
 from streams.pipeline.topics import TopicNames
 from streams.policy.store import load_policy
@@ -46,7 +46,8 @@ from streams.sim.sample_hotlists import NCIC
 from streams.sim.synthetic import synthetic_hotlist
 from tests.harness.worker_process import WorkerProcess, clients_for
 
-LOG_APPEND_TIME = 1  # a record's timestamp type: the broker's append time
+MAX_LATENCY_US = 120_000_000
+PERCENTILES = (10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
 
 
 @dataclass(frozen=True)
@@ -126,32 +127,66 @@ async def fixed_rate(
     this process it would share the event loop with the load generator).
 
     The latency is measured from the broker's append time of the alert's read (input topics keep
-    LogAppendTime, `topic_setup.read_topic_config`; the produce acknowledgement says it) to the alert's receipt:
-    the time the generator itself takes to send a read is not the worker's. The latency from the
-    read's own time (set just before the generator sends it) is kept too (`from_read_time`)."""
-    receipts = Path(tempfile.mkdtemp(prefix="dispatch-")) / "receipts"
-    dispatch = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.dispatch_consumer", "--bootstrap", p.bootstrap,
-        "--alerts-prefix", names.alerts_prefix, "--seconds", str(p.seconds + 4), "--receipts", str(receipts),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert dispatch.stdout is not None
-    if (await dispatch.stdout.readline()).strip() != b"ready":
-        raise RuntimeError("the dispatch consumer did not start")
+    LogAppendTime, `topic_setup.read_topic_config`, and the read's produce acknowledgement carries
+    it) to the alert's receipt: the time the generator takes to send a read is not the worker's. The
+    latency from the read's own time (set just before the generator sends it) is kept beside it
+    (`from_read_time`). Every alert the worker emitted in the window must have arrived, or the run fails."""
+    with tempfile.TemporaryDirectory(prefix="dispatch-") as workdir:
+        receipts = Path(workdir) / "receipts"
+        dispatch = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.dispatch_consumer", "--bootstrap", p.bootstrap,
+            "--alerts-prefix", names.alerts_prefix, "--seconds", str(p.seconds + 4), "--receipts", str(receipts),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert dispatch.stdout is not None
+            if (await dispatch.stdout.readline()).strip() != b"ready":
+                raise RuntimeError("the dispatch consumer did not start")
+            emitted0 = worker.metric("platewatch_alerts_emitted_total")
+            offered, appended = await _offer(p, names, feed, worker, timeline)
+            out, _ = await dispatch.communicate()
+            if dispatch.returncode != 0:
+                raise RuntimeError("the dispatch consumer failed")
+            emitted = worker.metric("platewatch_alerts_emitted_total") - emitted0
+            received = orjson.loads(out.strip().splitlines()[-1])["alerts_received"]
+            if received < emitted:  # more (a batch sent again) is at-least-once's right; fewer hides a tail
+                raise RuntimeError(f"the worker emitted {emitted:.0f} alerts in the window, the dispatch consumer "
+                                   f"received {received}")  # fmt: skip
+            from_append, from_read_time = alert_latencies(receipts.read_text(), appended)
+        finally:
+            if dispatch.returncode is None:
+                dispatch.kill()
+                await dispatch.wait()
+    return {
+        "offered": offered,
+        "offered_per_s": offered / p.seconds,
+        "alerts_received": received,
+        "alerts_emitted": emitted,
+        "clock": "broker append time of the read",
+        **percentiles(from_append),
+        "from_read_time": percentiles(from_read_time),
+    }
+
+
+async def _offer(
+    p: LoadParams, names: TopicNames, feed: CameraFeed, worker: WorkerProcess, timeline: list[dict[str, float]]
+) -> tuple[int, dict[str, int]]:
+    """The load generator: `rate` reads/s for `seconds`; how many it offered, and each one's broker
+    append time (ms) by read id."""
     clients = clients_for(p.bootstrap)
     producer = await clients.start(clients.producer(acks=1, linger_ms=1))
     offered, start = 0, time.monotonic()
     consumed0 = worker.metric("platewatch_reads_consumed_total")
     last_sample = 0.0
-    sends: list[tuple[str, asyncio.Future[Any]]] = []
+    acks: list[tuple[str, asyncio.Future[RecordMetadata]]] = []
     try:
         while (elapsed := time.monotonic() - start) < p.seconds:
             due = int((elapsed + 0.01) * p.rate) - offered
             if due > 0:
                 for key, value in feed.batch(due):
                     doc = orjson.loads(value)
-                    doc["time"] = dt.datetime.now(dt.UTC).isoformat()  # the read's time: produce time
-                    sends.append((doc["read_id"], await producer.send(names.plate_reads, orjson.dumps(doc), key=key)))
+                    doc["time"] = dt.datetime.now(dt.UTC).isoformat()  # the read's own time
+                    acks.append((doc["read_id"], await producer.send(names.plate_reads, orjson.dumps(doc), key=key)))
                 offered += due
             if elapsed - last_sample >= 0.5:
                 last_sample = elapsed
@@ -165,32 +200,51 @@ async def fixed_rate(
         await producer.flush()
     finally:
         await producer.stop()
-    appended = {read_id: _append_time_ms(await sent) for read_id, sent in sends}
-    out, _ = await dispatch.communicate()
-    if dispatch.returncode != 0:
-        raise RuntimeError("the dispatch consumer failed")
-    received: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
-    hist = histogram()
-    for line in receipts.read_text().splitlines():
-        read_id, at_us = line.split()
-        # a Kafka timestamp is whole milliseconds: up to 1 ms is added to each latency, never taken off
-        hist.record_value(max(1, int(at_us) - appended[read_id] * 1000))
-    shutil.rmtree(receipts.parent)
-    return {
-        "offered": offered,
-        "offered_per_s": offered / p.seconds,
-        "alerts_received": received["alerts_received"],
-        "clock": "broker append time of the read",
-        **percentiles(hist),
-        "from_read_time": {k: received[k] for k in ("latency_ms", "latency_ms_percentiles")},
-    }
+    return offered, {read_id: _append_time_ms(await ack) for read_id, ack in acks}
 
 
-def _append_time_ms(sent: Any) -> int:
+def _append_time_ms(ack: RecordMetadata) -> int:
     """The broker's append time of a read, from its produce acknowledgement."""
-    if sent.timestamp_type != LOG_APPEND_TIME:
+    if ack.timestamp_type != LOG_APPEND_TIME:
         raise RuntimeError("the input topic does not keep the broker's append time (message.timestamp.type)")
-    return int(sent.timestamp)
+    return int(ack.timestamp)
+
+
+def alert_latencies(receipts: str, appended: dict[str, int]) -> tuple[HdrHistogram, HdrHistogram]:
+    """Each alert's latency from its read's broker append, and from its read's own time. An alert of a
+    read the generator did not offer, one that arrived before its read was appended (another clock)
+    or one too late to record fails the run: none may drop out of the tail unseen."""
+    from_append, from_read_time = histogram(), histogram()
+    unknown = unrecorded = 0
+    for line in receipts.splitlines():
+        read_id, at_us, read_time_us = line.split()
+        if read_id not in appended:
+            unknown += 1
+            continue
+        # a Kafka timestamp is whole milliseconds: up to 1 ms is added to a latency, never taken off
+        for hist, since_us in ((from_append, appended[read_id] * 1000), (from_read_time, int(read_time_us))):
+            latency_us = int(at_us) - since_us
+            if latency_us < 0 or not hist.record_value(max(1, latency_us)):
+                unrecorded += 1
+    if unknown or unrecorded:
+        raise RuntimeError(f"{unknown} alerts of reads not offered in the window, {unrecorded} latencies negative "
+                           f"or over {MAX_LATENCY_US // 1_000_000} s")  # fmt: skip
+    return from_append, from_read_time
+
+
+def histogram() -> HdrHistogram:
+    return HdrHistogram(1, MAX_LATENCY_US, 3)  # microseconds
+
+
+def percentiles(hist: HdrHistogram) -> dict[str, Any]:
+    return {
+        "latency_ms": {
+            **{f"p{q}": hist.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)},
+            "max": hist.get_max_value() / 1000,
+            "mean": hist.get_mean_value() / 1000,
+        },
+        "latency_ms_percentiles": [(q, hist.get_value_at_percentile(q) / 1000) for q in PERCENTILES],
+    }
 
 
 async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from benchmarks.load import alert_latencies
 from benchmarks.peers.run import PEERS, PRODUCING
 from benchmarks.report import compare, targets
 from benchmarks.run import judge
@@ -98,3 +99,17 @@ def test_targets_are_judged_against_their_bounds() -> None:
     assert rows["replica catch-up s"] is None  # not in this result: not measured, neither met nor missed
     reported = {row["target"]: row for row in targets(load)}["two exactly-once workers / one (reported)"]
     assert reported["met"] is None and reported["value"] == 1.4  # a figure with no bound: reported
+
+
+def test_latencies_count_from_the_append_and_fail_on_what_would_hide_a_tail() -> None:
+    appended = {"r1": 1_000, "r2": 2_000}  # ms
+    # receipts: read_id receipt_us read_time_us
+    from_append, from_read_time = alert_latencies("r1 1005000 999000\nr2 2010000 1999000\n", appended)
+    assert from_append.get_max_value() == pytest.approx(10_000, rel=0.01)  # 10 ms after its append
+    assert from_read_time.get_max_value() == pytest.approx(11_000, rel=0.01)  # 11 ms after its own time
+    with pytest.raises(RuntimeError, match="1 alerts of reads not offered"):
+        alert_latencies("r1 1005000 999000\nr9 2010000 1999000\n", appended)
+    with pytest.raises(RuntimeError, match="1 latencies negative"):  # arrived before its read was appended
+        alert_latencies("r1 999000 998000\n", appended)
+    with pytest.raises(RuntimeError, match="over 120 s"):
+        alert_latencies("r1 200000000 999000\n", appended)

@@ -76,11 +76,11 @@ def test_the_same_command_works_without_tls(kafka_bootstrap: str, unique: str) -
 
 
 @pytest.mark.kafka
-def test_tls_settings_reach_the_benchmark_clients(kafka_bootstrap: str) -> None:
+def test_tls_settings_reach_the_benchmark_clients(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = {**os.environ, "PLATEWATCH_SECURITY_PROTOCOL": "SSL", "PLATEWATCH_BROKER_WAIT_SECONDS": "2"}
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.dispatch_consumer", "--bootstrap", kafka_bootstrap,
-         "--alerts-prefix", "nothing.", "--seconds", "1"],
+         "--alerts-prefix", "nothing.", "--seconds", "1", "--receipts", str(tmp_path / "receipts")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode != 0

@@ -22,6 +22,8 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.admin import ApiVersionRequest
 from aiokafka.structs import ConsumerRecord
 
+from streams.kafka.topic_setup import LOG_APPEND_TIME
+
 pytestmark = pytest.mark.kafka
 
 # Kafka 4.0 removed the protocol versions older than Kafka 2.1 (KIP-896): a 3.x or ZooKeeper-era
@@ -38,7 +40,6 @@ KAFKA_4_MIN_VERSIONS = {
 }
 DESCRIBE_QUORUM = 55  # offered by KRaft brokers only: a ZooKeeper-mode broker has no Raft quorum
 CONSUMER_GROUP_HEARTBEAT = 68  # the KIP-848 consumer group protocol, on by default from Kafka 4.0
-LOG_APPEND_TIME = 1  # a record's timestamp_type: 0 is CreateTime (the producer's clock)
 CLOCK_SLACK_MS = 5_000
 
 

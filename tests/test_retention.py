@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from streams.cli.main import main
 from streams.kafka.clients import KafkaClients
 from streams.kafka.retention import describe_topics
-from streams.kafka.topic_setup import create_topics, topic_specs
+from streams.kafka.topic_setup import LOG_APPEND_TIME, create_topics, topic_specs
 from streams.kafka.worker import PlatewatchWorker
 from streams.ops.settings import Settings
 from streams.pipeline.topic_retention import Drift, drifts, plan_retention
@@ -336,7 +336,7 @@ async def test_no_read_older_than_the_limit_can_be_read(
             start = (await consumer.beginning_offsets([tp]))[tp]
             consumer.seek(tp, start)
             oldest = await asyncio.wait_for(consumer.getone(tp), 10)
-            assert oldest.timestamp_type == 1  # LogAppendTime: the broker's clock, as retention counts
+            assert oldest.timestamp_type == LOG_APPEND_TIME  # the broker's clock, as retention counts
             ages.append(int(time.time() * 1000) - oldest.timestamp)
             await asyncio.sleep(0.1)
         first_offset = (await consumer.beginning_offsets([tp]))[tp]

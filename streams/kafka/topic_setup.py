@@ -30,6 +30,11 @@ def read_retention_days(policy: SharingPolicy) -> int:
     return RetentionRules(policy).shortest_read_limit().ms // DAY_MS
 
 
+# a record's timestamp type (a produce acknowledgement's, a consumed record's) where the topic keeps
+# the broker's append time; 0 is CreateTime, the producer's clock
+LOG_APPEND_TIME = 1
+
+
 def read_topic_config(retention: dict[str, str]) -> dict[str, str]:
     return {
         **retention,
