@@ -98,7 +98,14 @@ async def test_alerts_audit_dead_letters_and_live_updates(kafka_bootstrap: str, 
         assert [orjson.loads(r.value)["read"]["read_id"] for r in fairfax] == ["r-va"]
         assert await read_topic(kafka_bootstrap, names.alerts(ICE), settle=0.5) == []  # subscribed, never allowed
 
-        audit = [orjson.loads(r.value) for r in await read_topic(kafka_bootstrap, names.share_audit)]
+        audit_records = await read_topic(kafka_bootstrap, names.share_audit)
+        audit = [orjson.loads(r.value) for r in audit_records]
+        # a batch writes its audit records to one partition (their keys would spread them over three)
+        partitions_of: dict[str, set[int]] = {}
+        for r, doc in zip(audit_records, audit, strict=True):
+            partitions_of.setdefault(doc["read_id"], set()).add(r.partition)
+        assert sum(a["read_id"] == "r-hit" for a in audit) == 3  # LAPD, SDPD, ICE
+        assert all(len(p) == 1 for p in partitions_of.values()), partitions_of
         audit_schema = orjson.loads((SCHEMAS / "share-audit.schema.json").read_bytes())
         for record in audit:
             jsonschema.validate(record, audit_schema)

@@ -118,10 +118,10 @@ offsets.topic.num.partitions=4
 transaction.state.log.replication.factor=$rf
 transaction.state.log.min.isr=$(( rf > 1 ? 2 : 1 ))
 transaction.state.log.num.partitions=4
-# the broker looks for transactions past their timeout every second, not every 10 s: a worker killed
+# the broker looks for transactions past their timeout every half second, not every 10 s: a worker killed
 # mid-batch holds back read_committed readers (dispatch, the audit sink) for its transaction timeout
 # (6 s, the session timeout) plus this, not plus 10 s (docs/architecture.md, "Exactly once")
-transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+transaction.abort.timed.out.transaction.cleanup.interval.ms=500
 # a broker that dies without a word (SIGKILL, power) is declared dead after 2.5 s of missed heartbeats, not
 # Kafka's 9 s: its partitions' leaders and group coordinators move before the workers' 6 s sessions end, so
 # they keep their group membership and no rebalance is needed (docs/architecture.md)

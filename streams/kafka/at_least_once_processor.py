@@ -52,7 +52,8 @@ class AtLeastOnceProcessor(RdReadProcessor):
         producer = self.clients.rdkafka_producer(
             **at_least_once_producer_properties(), on_delivery=self._delivered, error_cb=self._producer_error
         )
-        await self._call(reach, producer, self.settings.bootstrap_servers, deadline=CONNECT_DEADLINE_S)
+        metadata = await self._call(reach, producer, self.settings.bootstrap_servers, deadline=CONNECT_DEADLINE_S)
+        self._rotation.learn(metadata)
         self._producer_fatal = False
         self.producer = producer
 

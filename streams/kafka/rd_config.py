@@ -98,13 +98,13 @@ def publisher_properties(s: Settings, transactional_id: str) -> dict[str, Any]:
     }
 
 
-def reach(producer: Any, bootstrap: str) -> None:
-    """Fail fast, with a one-line reason, when `producer` cannot reach or log in to the brokers.
-    Blocking: run it off the event loop."""
+def reach(producer: Any, bootstrap: str) -> Any:
+    """Fail fast, with a one-line reason, when `producer` cannot reach or log in to the brokers; the
+    cluster's metadata when it can. Blocking: run it off the event loop."""
     import confluent_kafka  # noqa: PLC0415 (only its users pay for loading librdkafka)
 
     try:
-        producer.list_topics(None, 2.0)  # an unreachable broker fails here, quickly
+        return producer.list_topics(None, 2.0)  # an unreachable broker fails here, quickly
     except confluent_kafka.KafkaException as exc:
         err = exc.args[0]
         if err.code() == confluent_kafka.KafkaError._AUTHENTICATION:
@@ -112,12 +112,13 @@ def reach(producer: Any, bootstrap: str) -> None:
         raise BrokerUnavailableError(f"Kafka at {bootstrap} unreachable") from None
 
 
-def init_transactions(producer: Any, bootstrap: str, transactional_id: str, timeout_s: float) -> None:
+def init_transactions(producer: Any, bootstrap: str, transactional_id: str, timeout_s: float) -> Any:
     """Connect and start `producer`'s transactions, which fences any earlier producer of its id (the
-    broker aborts that one's open transaction). Blocking: run it off the event loop."""
+    broker aborts that one's open transaction); the cluster's metadata. Blocking: run it off the event
+    loop."""
     import confluent_kafka  # noqa: PLC0415
 
-    reach(producer, bootstrap)
+    metadata = reach(producer, bootstrap)
     try:
         producer.init_transactions(timeout_s)
     except confluent_kafka.KafkaException as exc:
@@ -125,3 +126,4 @@ def init_transactions(producer: Any, bootstrap: str, transactional_id: str, time
         if err.code() == confluent_kafka.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
             raise AccessDeniedError(f"the broker refuses transactional id {transactional_id}") from None
         raise PlatewatchError(f"transactions could not start: {err.str()}") from None
+    return metadata

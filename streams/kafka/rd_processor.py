@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from streams.errors import PlatewatchError
 from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane
+from streams.kafka.partition_rotation import ANY_PARTITION, PartitionRotation
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
 from streams.kafka.rd_records import ConsumedMessages, ConsumeErrorLog, split_messages
 from streams.kafka.transaction_errors import describe
@@ -49,6 +50,8 @@ class RdReadProcessor(ProcessorBase):
         self._rebalances = 0  # assignments and revocations seen (by the consume thread)
         self._positions: dict[tuple[str, int], int] = {}  # offsets of delivered batches, for the lag gauges
         self._lane = BlockingLane("rdkafka")  # librdkafka's blocking calls, one at a time, off the event loop
+        # a batch's audit and count records on one partition each (partition counts learnt at connect)
+        self._rotation = PartitionRotation((self.names.share_audit, self.names.batch_counts))
 
     async def _call(
         self, fn: Callable[..., T], *args: Any, deadline: float | None = None, lane: BlockingLane | None = None
@@ -148,17 +151,18 @@ class RdReadProcessor(ProcessorBase):
                 tp.offset = confluent_kafka.OFFSET_BEGINNING
             self.consumer.seek(tp)
 
-    @staticmethod
-    def _produce(producer: Any, by_topic: dict[str, list[OutRecord]]) -> None:
+    def _produce(self, producer: Any, by_topic: dict[str, list[OutRecord]]) -> None:
         """Hand a batch's outputs to librdkafka (on the lane)."""
+        chosen = self._rotation.next_batch()
         for topic, outs in by_topic.items():
+            partition = chosen.get(topic, ANY_PARTITION)
             for key, value, headers in outs:
                 while True:
                     try:
                         if headers:
-                            producer.produce(topic, value, key, headers=list(headers))
+                            producer.produce(topic, value, key, partition, headers=list(headers))
                         else:
-                            producer.produce(topic, value, key)
+                            producer.produce(topic, value, key, partition)
                         break
                     except BufferError:  # the local queue is full: serve delivery reports until there is room
                         producer.poll(0.05)

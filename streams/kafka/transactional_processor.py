@@ -78,8 +78,10 @@ class TransactionalReadProcessor(RdReadProcessor):
         producer = self.clients.rdkafka_producer(
             **producer_properties(self.settings, self.transactional_id), on_delivery=self._delivered
         )
-        await self._call(init_transactions, producer, self.settings.bootstrap_servers, self.transactional_id,
-                         CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 7, lane=self._recovery)  # fmt: skip
+        metadata = await self._call(init_transactions, producer, self.settings.bootstrap_servers,
+                                    self.transactional_id, CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 7,
+                                    lane=self._recovery)  # fmt: skip
+        self._rotation.learn(metadata)
         self.producer = producer
 
     def _new_consumer(self) -> Any:

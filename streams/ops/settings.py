@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         description="a silent worker loses its partitions after this (the broker's minimum: 6000)",
     )
     heartbeat_interval_ms: int = Field(
-        1000, ge=100, description="heartbeats to the group: how soon a worker hears of a rebalance"
+        500, ge=100, description="heartbeats to the group: how soon a worker hears of a rebalance"
     )
     group_instance_id: str = Field(
         "",
