@@ -98,7 +98,7 @@ bench: $(STAMP)
 	stop() { $(KAFKA) down || true; }; \
 	trap 'stop; exit 130' INT TERM; \
 	$(KAFKA) up || { $(KAFKA) down; exit 1; }; \
-	$(PY) -m benchmarks.run --secure-broker $(BENCH_ARGS) || rc=$$?; \
+	$(PY) -m benchmarks.run --secure-broker --plaintext-down $(BENCH_ARGS) || rc=$$?; \
 	trap - INT TERM; stop; \
 	exit $$rc
 

@@ -12,7 +12,9 @@ at small sizes in a few minutes and checks outputs, and that the ratios are comp
 --secure-env FILE (what `kafka.sh secure-up` writes: the PLATEWATCH_* settings of its admin) adds the
 SASL_SSL row: the same sizes, on that broker, through the exactly-once worker (a child run with
 --worker-only in that environment), its outputs checked like the others. --secure-broker (what
-`make bench` passes) starts that broker for the row, after the plaintext rows, and stops it.
+`make bench` passes) starts that broker for the row, after the plaintext rows, and stops it;
+--plaintext-down (`make bench` too) first stops kafka.sh's plaintext broker, whose rows are done by
+then, so the row runs with one broker on the machine, like the others.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--secure-broker", action="store_true",
                    help="start the secured broker (kafka.sh secure-up) for the SASL_SSL row, after the other "
                         "rows, and stop it after")  # fmt: skip
+    p.add_argument(
+        "--plaintext-down",
+        action="store_true",
+        help="stop kafka.sh's plaintext broker before the SASL_SSL row (its rows are done)",
+    )
     p.add_argument("--worker-only", action="store_true", help="the exactly-once worker's saturation alone")
     a = p.parse_args(argv)
     entries = a.entries or (20_000 if a.smoke else 10_000_000)
@@ -128,6 +135,8 @@ def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[st
     # it: `secure-down` also removes a broker's data
     start = a.secure_broker and subprocess.run([str(KAFKA_SH), "secure-status"], capture_output=True,
                                                 check=False).returncode != 0  # fmt: skip
+    if a.plaintext_down:  # one broker on the machine at a time, as for the plaintext rows
+        subprocess.run([str(KAFKA_SH), "down"], check=False, stdout=subprocess.DEVNULL)
     try:
         try:
             if start:
