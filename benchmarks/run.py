@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--plaintext-down",
         action="store_true",
-        help="stop kafka.sh's plaintext broker before the SASL_SSL row (its rows are done)",
+        help="stop kafka.sh's plaintext broker (its data kept) before the SASL_SSL row: its rows are done",
     )
     p.add_argument("--worker-only", action="store_true", help="the exactly-once worker's saturation alone")
     a = p.parse_args(argv)
@@ -135,8 +135,11 @@ def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[st
     # it: `secure-down` also removes a broker's data
     start = a.secure_broker and subprocess.run([str(KAFKA_SH), "secure-status"], capture_output=True,
                                                 check=False).returncode != 0  # fmt: skip
-    if a.plaintext_down:  # one broker on the machine at a time, as for the plaintext rows
-        subprocess.run([str(KAFKA_SH), "down"], check=False, stdout=subprocess.DEVNULL)
+    stopped = None
+    if a.plaintext_down:  # one broker on the machine at a time, as for the plaintext rows; its data is
+        # kept (whoever started it removes it, as `make bench` does at the end)
+        stopped = subprocess.run([str(KAFKA_SH), "down"], check=False, stdout=subprocess.DEVNULL,
+                                 env={**os.environ, "KAFKA_KEEP_DATA": "1"}).returncode == 0  # fmt: skip
     try:
         try:
             if start:
@@ -151,6 +154,7 @@ def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[st
         plain["problems"].append(f"SASL_SSL row: {row['error']}")
         plain["outputs_verified"] = False
         return row
+    row["plaintext_broker_stopped"] = stopped  # None: not asked to (--plaintext-down)
     eos = row["exactly_once"]["pipeline_saturation"]["reads_per_s"]
     row["over_at_least_once"] = eos / plain["pipeline_saturation"]["reads_per_s"]  # the target's ratio
     row["over_exactly_once_plaintext"] = eos / plain["exactly_once"]["pipeline_saturation"]["reads_per_s"]

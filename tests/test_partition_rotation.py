@@ -28,7 +28,16 @@ def test_each_batch_takes_the_next_partition_of_each_rotated_topic() -> None:
 
 def test_a_topic_missing_from_the_metadata_keeps_the_partitioner() -> None:
     rotation = PartitionRotation(("share-audit", "batch-counts"))
-    rotation.learn(metadata({"share-audit": 3}))
+    assert rotation.learn(metadata({"share-audit": 3})) == ["batch-counts"]
     assert set(rotation.next_batch()) == {"share-audit"}
-    rotation.learn(metadata({}))
+    assert rotation.learn(metadata({})) == ["share-audit", "batch-counts"]
     assert rotation.next_batch() == {}
+
+
+def test_a_topic_forgotten_goes_by_its_keys_until_learnt_again() -> None:
+    rotation = PartitionRotation(("share-audit", "batch-counts"))
+    rotation.learn(metadata({"share-audit": 3, "batch-counts": 3}))
+    rotation.forget("share-audit")
+    assert set(rotation.next_batch()) == {"batch-counts"}
+    rotation.learn(metadata({"share-audit": 1, "batch-counts": 3}))
+    assert {b["share-audit"] for b in (rotation.next_batch() for _ in range(4))} == {0}

@@ -53,7 +53,7 @@ class AtLeastOnceProcessor(RdReadProcessor):
             **at_least_once_producer_properties(), on_delivery=self._delivered, error_cb=self._producer_error
         )
         metadata = await self._call(reach, producer, self.settings.bootstrap_servers, deadline=CONNECT_DEADLINE_S)
-        self._rotation.learn(metadata)
+        self._learn_partitions(metadata)
         self._producer_fatal = False
         self.producer = producer
 

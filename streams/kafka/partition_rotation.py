@@ -24,15 +24,22 @@ class PartitionRotation:
         self._counts: dict[str, int] = {}
         self._batches = 0
 
-    def learn(self, metadata: Any) -> None:
+    def learn(self, metadata: Any) -> list[str]:
         """Each topic's partition count, from the cluster's metadata (librdkafka's `ClusterMetadata`). A
-        topic missing from it (not yet created, or not visible) keeps the partitioner's choice."""
+        topic missing from it (not yet created, or not visible) keeps the partitioner's choice; the
+        missing topics are returned."""
         counts: dict[str, int] = {}
         for name in self.topics:
             topic = metadata.topics.get(name)
             if topic is not None and topic.error is None and topic.partitions:
                 counts[name] = len(topic.partitions)
         self._counts = counts
+        return [name for name in self.topics if name not in counts]
+
+    def forget(self, topic: str) -> None:
+        """The topic's partitions are no longer what the metadata said (it was recreated with fewer):
+        its records go by their keys until the counts are learnt again."""
+        self._counts.pop(topic, None)
 
     def next_batch(self) -> dict[str, int]:
         """The partition of each rotated topic for the next batch."""

@@ -151,8 +151,16 @@ class RdReadProcessor(ProcessorBase):
                 tp.offset = confluent_kafka.OFFSET_BEGINNING
             self.consumer.seek(tp)
 
+    def _learn_partitions(self, metadata: Any) -> None:
+        """The partition counts of the topics a batch writes to one partition of (at connect)."""
+        missing = self._rotation.learn(metadata)
+        if missing:
+            log.warning("%s not found at connect: their records go to their keys' partitions", ", ".join(missing))
+
     def _produce(self, producer: Any, by_topic: dict[str, list[OutRecord]]) -> None:
         """Hand a batch's outputs to librdkafka (on the lane)."""
+        import confluent_kafka  # noqa: PLC0415
+
         chosen = self._rotation.next_batch()
         for topic, outs in by_topic.items():
             partition = chosen.get(topic, ANY_PARTITION)
@@ -166,6 +174,15 @@ class RdReadProcessor(ProcessorBase):
                         break
                     except BufferError:  # the local queue is full: serve delivery reports until there is room
                         producer.poll(0.05)
+                    except confluent_kafka.KafkaException as exc:
+                        if (
+                            partition == ANY_PARTITION
+                            or exc.args[0].code() != confluent_kafka.KafkaError._UNKNOWN_PARTITION
+                        ):
+                            raise
+                        log.warning("%s has fewer partitions than at connect: its records go by their keys", topic)
+                        self._rotation.forget(topic)
+                        partition = ANY_PARTITION
 
     @staticmethod
     def _await_acks(producer: Any, timeout_s: float) -> int:

@@ -81,7 +81,7 @@ class TransactionalReadProcessor(RdReadProcessor):
         metadata = await self._call(init_transactions, producer, self.settings.bootstrap_servers,
                                     self.transactional_id, CALL_TIMEOUT_S, deadline=CALL_TIMEOUT_S + 7,
                                     lane=self._recovery)  # fmt: skip
-        self._rotation.learn(metadata)
+        self._learn_partitions(metadata)
         self.producer = producer
 
     def _new_consumer(self) -> Any:
