@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.hotlists.columns import CodeSet
+from streams.hotlists.columns import BaseSegment, BitFilter, CodeSet
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
 from streams.plates.codes import OcrClasses
@@ -176,3 +178,30 @@ def test_a_code_set_is_a_set(loaded: list[int], changes: list[tuple[bool, int]],
     asked = [*probes, *loaded, *(c for _, c in changes)]
     assert [c in codes for c in asked] == [c in model for c in asked]
     assert codes.contains_many(np.array(asked, np.uint64)).tolist() == [c in model for c in asked]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(1, 9)), max_size=25), st.lists(st.integers(0, 32), max_size=20)
+)
+def test_rows_of_many_codes_span_each_code_run(runs: list[tuple[int, int]], probes: list[int]) -> None:
+    """First and end rows of each code in the sorted codes, runs of up to 9 rows included (past the
+    steps the search takes before searching for the end) and a run at the end of the array."""
+    codes = np.array(sorted(c for c, times in runs for _ in range(times)), np.uint64)
+    segment = dataclasses.replace(BaseSegment.empty(), codes=codes)
+    asked = np.array([*probes, *(c for c, _ in runs)], np.uint64)
+    first, end = segment.rows_for_many(asked)
+    assert first.tolist() == np.searchsorted(codes, asked, "left").tolist()
+    assert end.tolist() == np.searchsorted(codes, asked, "right").tolist()
+
+
+def test_a_bit_filter_misses_no_code_and_lets_few_others_through() -> None:
+    """At 10M codes, the worker's size: every code added passes, and under 2% of other codes do (one
+    bit a code let through 6.8%, each then a binary search of the sorted codes)."""
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 37**8, 10_000_000, np.uint64)
+    bits = BitFilter()
+    bits.add_many(codes)
+    assert bits.maybe(codes).all()
+    others = np.setdiff1d(rng.integers(0, 37**8, 1_000_000, np.uint64), codes)
+    assert bits.maybe(others).mean() < 0.02

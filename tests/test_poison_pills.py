@@ -131,7 +131,7 @@ def check_accounts_for_every_record(
 def test_deeply_nested_read_is_dead_lettered_not_raised_recursion_error_regression() -> None:
     with pytest.raises(RecursionError):  # what msgspec does with it (the cause of the defect)
         msgspec.json.decode(RECURSION_PILL, type=PlateRead)
-    positions, _, bad = decode_batch([read("r1"), RECURSION_PILL, read("r2")])
+    positions, _, bad, _ = decode_batch([read("r1"), RECURSION_PILL, read("r2")])
     assert positions == [0, 2]
     assert [(b.index, b.reason, b.exception) for b in bad] == [(1, "internal_error", "RecursionError")]
     assert bad[0].detail.startswith("RecursionError: maximum recursion depth exceeded")
@@ -295,7 +295,7 @@ def test_fuzzed_batches_are_each_processed_or_dead_lettered_once(values: list[by
 @FUZZ
 @given(st.lists(messages, max_size=10))
 def test_fuzzed_decoder_never_raises_and_agrees_with_one_at_a_time(values: list[bytes | None]) -> None:
-    positions, reads, bad = decode_batch(values)
+    positions, reads, bad, _ = decode_batch(values)
     good = list(zip(positions, reads, strict=True))
     assert sorted(positions + [b.index for b in bad]) == list(range(len(values)))
     for i, value in enumerate(values):

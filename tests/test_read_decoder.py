@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def test_simulated_reads_are_valid_against_the_schema_and_decode() -> None:
     values = [v for _, v in feed.batch(300)]
     for value in values:
         VALIDATOR.validate(orjson.loads(value))
-    positions, reads, bad = decode_batch(values)
+    positions, reads, bad, _ = decode_batch(values)
     assert positions == list(range(300)) and len(reads) == 300 and bad == []
 
 
@@ -87,7 +88,7 @@ def test_decoder_and_schema_agree(doc: dict[str, Any], reason: ReadRejection | N
 def test_a_batch_decodes_each_message_as_it_would_alone(doc: dict[str, Any], reason: ReadRejection | None) -> None:
     """Among good reads (a batch decoded at once), a message is accepted or rejected as on its own."""
     good = orjson.dumps(GOOD)
-    positions, reads, bad = decode_batch([good, orjson.dumps(doc), good])
+    positions, reads, bad, _ = decode_batch([good, orjson.dumps(doc), good])
     if reason is None:
         assert positions == [0, 1, 2] and bad == [] and reads[1] == decode_read(orjson.dumps(doc))
     else:
@@ -119,9 +120,28 @@ def test_decoded_read_normalises_state_and_time() -> None:
     assert [c.plate for c in read.candidates] == ["7ABC128"]
 
 
+def test_a_batch_takes_states_of_every_valid_form_and_counts_its_agencies() -> None:
+    """States other than "" or two upper-case letters (decoded by a second decoder) are read as on
+    their own, next to the usual ones; a bad state among them is still rejected; `agencies` counts
+    the good reads by agency_ori."""
+    states = ["CA", " ca ", "", "nv", "C1", "AZ"]
+    values = [
+        orjson.dumps({**GOOD, "state": state, "agency_ori": f"CA019420{i % 2}"}) for i, state in enumerate(states)
+    ]
+    positions, reads, bad, agencies = decode_batch(values)
+    assert positions == [0, 1, 2, 3, 5]
+    assert [(b.index, b.reason) for b in bad] == [(4, ReadRejection.BAD_STATE.value)]
+    assert [r.plate_state for r in reads] == ["CA", "CA", "", "NV", "AZ"]
+    assert reads == [decode_read(values[i]) for i in positions]
+    assert agencies == Counter({"CA0194200": 2, "CA0194201": 3})
+    # every read good: the same, in one pass
+    good = [values[i] for i in positions]
+    assert decode_batch(good) == (list(range(5)), reads, [], agencies)
+
+
 def test_a_message_that_raises_is_rejected_and_the_batch_goes_on() -> None:
     deep = orjson.dumps(GOOD)[:-1] + b',"vendor":' + b'{"a":' * 2000 + b"1" + b"}" * 2000 + b"}"
-    positions, _, bad = decode_batch([orjson.dumps(GOOD), deep, b"[]", orjson.dumps(GOOD)])
+    positions, _, bad, _ = decode_batch([orjson.dumps(GOOD), deep, b"[]", orjson.dumps(GOOD)])
     assert positions == [0, 3]
     assert [(b.index, b.reason, b.exception) for b in bad] == [
         (1, "internal_error", "RecursionError"),

@@ -6,7 +6,7 @@ the read each belongs to and each read's state and time).
 Out: `Hit`s, one per (read, entry), ordered by read then priority. Nothing here changes the state.
 
 The steps: a bit filter then the exact code set find plates listed exactly; a second bit filter, of
-OCR-folded codes, finds plates whose folded form may be listed (a superset: about 7% false
+OCR-folded codes, finds plates whose folded form may be listed (a superset: about 1% false
 candidates with 10M entries); for those, the index codes one look-alike change away are computed for
 the whole batch at once (numpy) and looked up in the exact set, and two changes away one plate at a
 time (a slow path gated by a bitmap of lists that allow it); every entry under a found code is then

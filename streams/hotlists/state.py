@@ -8,7 +8,7 @@ used to gate look-alike searches. Nothing here matches reads or changes entries.
 
 Layout (see docs/architecture.md for the reasoning):
 - exact membership lives in a code set (`CodeSet`): the base segment's own sorted code column and
-  the live changes since; in front of it sits a one-hash bit filter in a numpy array, so a whole
+  the live changes since; in front of it sits a blocked bit filter in a numpy array, so a whole
   batch is tested in a few vectorised steps and only its few candidates pay a binary search;
 - OCR-folded codes live only in a second bit filter: a superset that gates the look-alike search;
 - entry details live in a *base* segment of numpy columns sorted by plate code (bulk loads build it)

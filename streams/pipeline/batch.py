@@ -142,8 +142,8 @@ class Pipeline:
         if columns is None:
             columns = RecordColumns([r.value for r in records], [r.topic for r in records])
         result = BatchResult(reads=len(records))
-        positions, reads, bad = decode_batch(columns.values)
-        positions, reads = self._from_their_agency(columns.topics, positions, reads, bad, result.claimed)
+        positions, reads, bad, agencies = decode_batch(columns.values)
+        positions, reads = self._from_their_agency(columns.topics, positions, reads, bad, agencies, result.claimed)
         raw: list[str] = [r.plate for r in reads]
         read_of_plate = list(range(len(reads)))
         for n in [n for n, read in enumerate(reads) if read.candidates]:  # OCR candidates: a few reads
@@ -193,6 +193,7 @@ class Pipeline:
         positions: list[int],
         reads: list[PlateRead],
         bad: list[Rejected],
+        agencies: Counter[str],
         claimed: Counter[str],
     ) -> tuple[list[int], list[PlateRead]]:
         """Reads whose agency_ori is the agency of the topic they came on; the others set aside.
@@ -203,7 +204,7 @@ class Pipeline:
         for topic in topics - agency_of.keys():
             agency_of[topic] = self.topics.reading_agency_of(topic)
         if all(agency_of[t] is None for t in topics):  # the development topic only: every read passes
-            claimed.update([read.agency_ori for read in reads])
+            claimed.update(agencies)
             return positions, reads
         kept_positions: list[int] = []
         kept: list[PlateRead] = []
