@@ -246,9 +246,6 @@ class BaseSegment:
         count[running] = np.searchsorted(self.codes, codes[running], "right") - first[running]
         return count
 
-    def case(self, row: int) -> str:
-        return bytes(self.cases[row]).decode()
-
 
 def distinct_sorted(codes: Codes) -> Codes:
     """The distinct values of a sorted array (numpy's `unique` hashes: ten times slower on 10M codes)."""

@@ -3,7 +3,7 @@
 In: list settings (`define_list`) and entries, put here by the bulk loader (index.py) as a base segment
 of numpy columns and by live updates (live.py) as a delta of `HotlistEntry` objects.
 Out: for plate codes, the live entries listed under each (`entries_for_codes`) and whether any is left
-(`has_code`); one base row as a `HotlistEntry` (`entry_at`); a list's settings; the OCR-folded codes
+(`has_code`); base rows as `HotlistEntry`s (`entries_at`); a list's settings; the OCR-folded codes
 used to gate look-alike searches. Nothing here matches reads or changes entries.
 
 Layout (see docs/architecture.md for the reasoning):
@@ -18,6 +18,7 @@ Layout (see docs/architecture.md for the reasoning):
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from pyroaring import BitMap64
 
 from streams.hotlists.columns import BaseSegment, BitFilter, CodeSet, Detail, Interned, distinct_sorted
@@ -108,13 +109,19 @@ class IndexState:
 
     def entries_for_codes(self, codes: list[int]) -> list[list[HotlistEntry]]:
         """The live entries listed under each code (the base segment searched for all codes at once,
-        then the delta)."""
+        and their rows read a column at a time, then the delta)."""
         base = self.base
         first, end = base.rows_for_many(np.array(codes, np.uint64))
-        alive, entry_at, delta, delta_by_code = base.alive, self.entry_at, self.delta, self.delta_by_code
+        counts = end - first
+        rows = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        live = base.alive[rows]
+        entries = iter(self.entries_at(rows[live]))
+        delta, delta_by_code = self.delta, self.delta_by_code
         out = []
-        for code, lo, hi in zip(codes, first.tolist(), end.tolist(), strict=True):
-            found = [entry_at(r) for r in range(lo, hi) if alive[r]]
+        at = 0
+        for code, n in zip(codes, counts.tolist(), strict=True):
+            found = [next(entries) for alive in live[at : at + n].tolist() if alive]
+            at += n
             if delta_by_code:
                 found.extend(delta[k] for k in delta_by_code.get(code, ()))
             out.append(found)
@@ -126,25 +133,34 @@ class IndexState:
         base = self.base
         return any(base.alive[r] for r in base.rows_for(code))
 
-    def entry_at(self, row: int) -> HotlistEntry:
+    def entries_at(self, rows: npt.NDArray[np.intp]) -> list[HotlistEntry]:
+        """Base rows as `HotlistEntry`s: each column read for all rows at once, then one object a row."""
         b = self.base
-        detail = self.details.values[int(b.details[row])]
-        vehicle = self.vehicles.values[int(b.vehicles[row])]
-        prio = int(b.priorities[row])
-        effective, expiry = self.windows.values[int(b.windows[row])]
-
-        return HotlistEntry(
-            list_id=self.infos[int(b.lists[row])].list_id,
-            plate=decode_plate(int(b.codes[row])),
-            state=str(self.states.values[int(b.states[row])]),
-            category=detail.category,
-            ncic_code=detail.ncic_code,
-            priority=None if prio == LIST_PRIORITY else prio,
-            owner_ori=detail.owner_ori,
-            case_number=b.case(row),
-            effective=effective,
-            expiry=expiry,
-            vehicle=vehicle,
-            note=detail.note,
-            annotations=detail.annotations,
-        )
+        details, vehicles, windows = self.details.values, self.vehicles.values, self.windows.values
+        states, infos = self.states.values, self.infos
+        out = []
+        for code, lst, state, prio, window, detail_ix, vehicle_ix, case in zip(
+            b.codes[rows].tolist(), b.lists[rows].tolist(), b.states[rows].tolist(), b.priorities[rows].tolist(),
+            b.windows[rows].tolist(), b.details[rows].tolist(), b.vehicles[rows].tolist(), b.cases[rows].tolist(),
+            strict=True,
+        ):  # fmt: skip
+            detail = details[detail_ix]
+            effective, expiry = windows[window]
+            out.append(
+                HotlistEntry(
+                    list_id=infos[lst].list_id,
+                    plate=decode_plate(code),
+                    state=str(states[state]),
+                    category=detail.category,
+                    ncic_code=detail.ncic_code,
+                    priority=None if prio == LIST_PRIORITY else prio,
+                    owner_ori=detail.owner_ori,
+                    case_number=case.decode(),
+                    effective=effective,
+                    expiry=expiry,
+                    vehicle=vehicles[vehicle_ix],
+                    note=detail.note,
+                    annotations=detail.annotations,
+                )
+            )
+        return out
