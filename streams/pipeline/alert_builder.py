@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from streams.hotlists.model import Hit, HotlistInfo, MatchKind
+from streams.hotlists.model import Hit, HotlistInfo, MatchKind, Vehicle
 from streams.pipeline.read_decoder import PlateRead
 from streams.policy.agencies import AgencyRegistry
 
@@ -57,6 +57,9 @@ def iso_ms(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_VEHICLE_FIELDS = Vehicle._fields  # year, make, model, style, colour
+
+
 def alert_document(
     read: PlateRead, hit: Hit, info: HotlistInfo | None, recipient: str, emitted_at: str, the_id: str
 ) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def alert_document(
         read_doc["location"] = {"lat": read.location.lat, "lon": read.location.lon}
     if read.image_ref:
         read_doc["image_ref"] = read.image_ref
-    vehicle = {k: getattr(e.vehicle, k) for k in ("year", "make", "model", "style", "colour") if getattr(e.vehicle, k)}
+    vehicle = {k: v for k, v in zip(_VEHICLE_FIELDS, e.vehicle, strict=True) if v}
     return {
         "alert_id": the_id,
         "emitted_at": emitted_at,

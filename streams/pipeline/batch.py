@@ -23,13 +23,13 @@ import orjson
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import Hit
 from streams.pipeline.alert_builder import alert_id, alert_template, entry_owner, iso_ms, recipients
-from streams.pipeline.outputs import BatchResult, EmittedAlert, Outbound
+from streams.pipeline.outputs import BatchResult, EmittedAlert, Outbound, Share, Shares
 from streams.pipeline.read_decoder import PlateRead, ReadRejection, Rejected, decode_batch, internal_error
 from streams.pipeline.topics import TopicNames
 from streams.plates.codes import encode_plates
 from streams.policy.agencies import AgencyRegistry
 from streams.policy.jurisdiction_filter import NoPolicy, SharingPolicy
-from streams.policy.share_audit import AuditTail, audit_head, audit_tail, encode_audits
+from streams.policy.share_audit import audit_head, audit_tail, encode_audits
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ PURPOSE = "hotlist_alert"
 # tuple of references to shared pairs, about 150 bytes: at most about 17 MB, reached only by an
 # agency registry of thousands
 _SHARES_KEPT = 20_000
+# a named tuple made from a tuple in C: a hit's outputs are thousands a batch, and a named tuple's own
+# constructor is a Python function
+_new = tuple.__new__
 
 
 class ConsumedRecord(Protocol):
@@ -74,25 +77,6 @@ class RecordColumns(NamedTuple):
 
     values: Sequence[bytes | None]
     topics: Sequence[str]
-
-
-class Share(NamedTuple):
-    """One recipient of a hit, the policy's decision for it, and the parts its outputs are made of."""
-
-    recipient: str
-    allowed: bool
-    rule: str
-    audit: AuditTail
-    alert_topic: str
-    recipient_json: bytes
-
-
-class Shares(NamedTuple):
-    """Every share of a hit of one (reading agency, owner, list) key, split as its outputs need them."""
-
-    audits: tuple[AuditTail, ...]  # one per recipient, allowed or denied, in order
-    allowed: tuple[Share, ...]
-    denied: tuple[tuple[str, str], ...]  # (recipient, rule)
 
 
 Clock = Callable[[], float]
@@ -280,9 +264,8 @@ class Pipeline:
         audits: list[Outbound] = []
         alerts: list[Outbound] = []
         emitted: list[EmittedAlert] = []
-        sent: list[tuple[PlateRead, Hit, str]] = []
-        denied: list[tuple[PlateRead, Hit, str, str]] = []
-        reading_agency, read_time_ms = read.agency_ori, read.time_ms
+        shared: list[tuple[PlateRead, Hit, Shares]] = []
+        reading_agency, read_time_ms, broker_time_ms = read.agency_ori, read.time_ms, record.timestamp
         audit_topic = self.topics.share_audit
         for hit in hits:
             info = self.index.list_info(hit.entry.list_id)
@@ -298,32 +281,29 @@ class Pipeline:
             head = audit_head(time=emitted_at, read_id=read.read_id, alert_id=the_id,
                               plate=hit.matched_plate, reading_agency=reading_agency)  # fmt: skip
             shares = self._shares(policy, registry, reading_agency, entry_owner(hit, info), hit.entry.list_id)
-            audits += [Outbound(audit_topic, key, value) for key, value in encode_audits(head, shares.audits)]
-            # a profile rule's id, or why no rule could decide: both bounded by the policy
-            denied += [(read, hit, recipient, rule) for recipient, rule in shares.denied]
+            audits += [_new(Outbound, (audit_topic, k, v, ())) for k, v in encode_audits(head, shares.audits)]
+            shared.append((read, hit, shares))
             if not shares.allowed:
                 continue
             before, after = alert_template(read, hit, info, emitted_at, the_id)  # once per hit
             key = the_id.encode()
             for share in shares.allowed:
-                alerts.append(Outbound(share.alert_topic, key, before + share.recipient_json + after))
-                emitted.append(EmittedAlert(share.recipient, read_time_ms, record.timestamp))
-                sent.append((read, hit, share.recipient))
+                alerts.append(_new(Outbound, (share.alert_topic, key, before + share.recipient_json + after, ())))
+                emitted.append(_new(EmittedAlert, (share.recipient, read_time_ms, broker_time_ms)))
         # all built: nothing below raises
-        for hit in hits:
-            result.matches[(hit.entry.list_id, hit.kind.value)] += 1
-            result.hits.append((read, hit))
+        matches, decisions, denied_by = result.matches, result.decisions, result.denied
+        for _, hit, shares in shared:
+            matches[(hit.entry.list_id, hit.kind)] += 1  # a StrEnum: its value as a key, without the lookup
+            if shares.allowed:
+                decisions["allow"] += len(shares.allowed)
+            if shares.denied:  # a profile rule's id, or why no rule could decide: both bounded by the policy
+                decisions["deny"] += len(shares.denied)
+                for rule, n in shares.rules:
+                    denied_by[rule] += n
+        result.shared += shared
         result.audits += audits
         result.alerts += alerts
         result.emitted += emitted
-        result.sent += sent
-        result.denied_shares += denied
-        if sent:
-            result.decisions["allow"] += len(sent)
-        if denied:
-            result.decisions["deny"] += len(denied)
-            for *_, rule in denied:
-                result.denied[rule] += 1
 
     def _shares(
         self, policy: SharingPolicy | NoPolicy, registry: AgencyRegistry | None, reading_agency: str, owner: str,
@@ -343,10 +323,12 @@ class Pipeline:
                 self._share_with(policy, reading_agency, r)
                 for r in recipients(reading_agency, owner, list_id, registry)
             ]
+            denied = tuple((s.recipient, s.rule) for s in each if not s.allowed)
             shares = self._shares_cache[key] = Shares(
                 tuple(s.audit for s in each),
                 tuple(s for s in each if s.allowed),
-                tuple((s.recipient, s.rule) for s in each if not s.allowed),
+                denied,
+                tuple(Counter(rule for _, rule in denied).items()),
             )
         return shares
 

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from streams.hotlists.model import Hit
 from streams.pipeline.read_decoder import PlateRead, ReadRejection
+from streams.policy.share_audit import AuditTail
 
 
 class Outbound(NamedTuple):  # a tuple: a batch builds thousands (a frozen dataclass costs 3x to make)
@@ -16,6 +17,27 @@ class Outbound(NamedTuple):  # a tuple: a batch builds thousands (a frozen datac
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Share(NamedTuple):
+    """One recipient of a hit, the policy's decision for it, and the parts its outputs are made of."""
+
+    recipient: str
+    allowed: bool
+    rule: str
+    audit: AuditTail
+    alert_topic: str
+    recipient_json: bytes
+
+
+class Shares(NamedTuple):
+    """Every share of a hit of one (reading agency, owner, list) key, split as its outputs and tallies
+    need them: made once per key and policy, used by every such hit."""
+
+    audits: tuple[AuditTail, ...]  # one per recipient, allowed or denied, in order
+    allowed: tuple[Share, ...]
+    denied: tuple[tuple[str, str], ...]  # (recipient, rule)
+    rules: tuple[tuple[str, int], ...]  # (rule, how many of `denied` it decided)
 
 
 class EmittedAlert(NamedTuple):
@@ -37,13 +59,25 @@ class BatchResult:
     denied: Counter[str] = field(default_factory=Counter)  # deny reason
     decisions: Counter[str] = field(default_factory=Counter)  # allow / deny
     dlq_reasons: Counter[str] = field(default_factory=Counter)
-    hits: list[tuple[PlateRead, Hit]] = field(default_factory=list)
-    # (read, hit, recipient, rule) of every share denied, and (read, hit, recipient) of every alert sent
-    denied_shares: list[tuple[PlateRead, Hit, str, str]] = field(default_factory=list)
-    sent: list[tuple[PlateRead, Hit, str]] = field(default_factory=list)
+    # every hit, with who it was shared with and who not (`hits`, `sent` and `denied_shares` list them)
+    shared: list[tuple[PlateRead, Hit, Shares]] = field(default_factory=list)
     # reads that decoded on a topic that proves no agency (the single development topic), by the agency
     # they name: what `counts.batch_counts` attributes them to (per-agency topics need no count per read)
     claimed: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def hits(self) -> list[tuple[PlateRead, Hit]]:
+        return [(read, hit) for read, hit, _ in self.shared]
+
+    @property
+    def sent(self) -> list[tuple[PlateRead, Hit, str]]:
+        """(read, hit, recipient) of every alert sent, in the order of `alerts`."""
+        return [(read, hit, share.recipient) for read, hit, shares in self.shared for share in shares.allowed]
+
+    @property
+    def denied_shares(self) -> list[tuple[PlateRead, Hit, str, str]]:
+        """(read, hit, recipient, rule) of every share denied."""
+        return [(read, hit, *denied) for read, hit, shares in self.shared for denied in shares.denied]
 
     def outbound(self) -> list[Outbound]:
         return [*self.alerts, *self.audits, *self.dead_letters]
@@ -69,7 +103,5 @@ class BatchResult:
         self.denied.update(other.denied)
         self.decisions.update(other.decisions)
         self.dlq_reasons.update(other.dlq_reasons)
-        self.hits += other.hits
-        self.denied_shares += other.denied_shares
-        self.sent += other.sent
+        self.shared += other.shared
         self.claimed.update(other.claimed)
