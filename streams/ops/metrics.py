@@ -6,6 +6,11 @@ reason enums, partition number. Never a plate.
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 
 from streams.pipeline.outputs import BatchResult
@@ -130,13 +135,31 @@ class PipelineMetrics:
             self.denied.labels(reason).inc(n)
         for reason, n in result.dlq_reasons.items():
             self.dead_letters.labels(reason).inc(n)
-        read_clock = self.latency.labels("read_time")
-        broker_clock = self.latency.labels("broker_append")
-        for alert in result.emitted:
-            self.alerts.labels(alert.recipient).inc()
-            read_clock.observe(max(0.0, (now_ms - alert.read_time_ms) / 1000))
-            if alert.broker_time_ms > 0:
-                broker_clock.observe(max(0.0, (now_ms - alert.broker_time_ms) / 1000))
+        if not result.emitted:
+            return
+        recipients, read_ms, broker_ms = zip(*result.emitted, strict=True)
+        for recipient, n in Tally(recipients).items():
+            self.alerts.labels(recipient).inc(n)
+        read_age = (now_ms - np.array(read_ms, np.float64)) / 1000
+        observe_many(self.latency.labels("read_time"), np.maximum(read_age, 0.0))
+        appended = np.array(broker_ms, np.float64)
+        broker_age = (now_ms - appended[appended > 0]) / 1000
+        observe_many(self.latency.labels("broker_append"), np.maximum(broker_age, 0.0))
 
     def set_policy(self, version: str) -> None:
         self.policy.info({"version": version})
+
+
+def observe_many(histogram: Any, values: npt.NDArray[np.float64]) -> None:
+    """`histogram.observe(v)` for each of `values`, each bucket's count added once: a batch's alerts
+    are about a thousand at saturation, and one observation walks the buckets in Python (1-2 µs).
+    It writes the buckets and sum that `observe` writes (prometheus_client's own attributes; a test
+    checks that the exposition is the same as observing one at a time)."""
+    if not len(values):
+        return
+    bounds = histogram._upper_bounds  # ascending, the last +Inf: a value goes to the first bound >= it
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, n in zip(histogram._buckets, counts.tolist(), strict=True):
+        if n:
+            bucket.inc(n)
+    histogram._sum.inc(float(values.sum()))
