@@ -183,8 +183,11 @@ def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
     """
     n = len(raw)
     rejected: dict[int, PlateRejection] = {}
+    # as wide as the batch's longest raw plate (7 or 8 characters as a rule), at least a plate's
+    # digits and at most the widest raw plate kept: every step below is a pass over this matrix
+    width = max(MAX_PLATE_LENGTH, min(max(map(len, raw), default=0), _RAW_WIDTH))
     try:
-        matrix = np.array(raw, dtype=f"S{_RAW_WIDTH}").view(np.uint8).reshape(n, _RAW_WIDTH)
+        matrix = np.array(raw, dtype=f"S{width}").view(np.uint8).reshape(n, width)
     except UnicodeEncodeError:
         safe = []
         for i, p in enumerate(raw):
@@ -193,7 +196,7 @@ def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
             else:
                 safe.append("")
                 rejected[i] = PlateRejection.NON_ASCII
-        matrix = np.array(safe, dtype=f"S{_RAW_WIDTH}").view(np.uint8).reshape(n, _RAW_WIDTH)
+        matrix = np.array(safe, dtype=f"S{width}").view(np.uint8).reshape(n, width)
     if "\0" in "".join(raw):  # numpy's byte strings cannot hold NUL: the one-plate path decides
         for k, p in enumerate(raw):
             if "\0" in p:
@@ -204,7 +207,7 @@ def encode_plates(raw: Sequence[str], ocr: OcrClasses) -> EncodedPlates:
     full = matrix[:, -1] != 0
     if full.any():
         for k in np.flatnonzero(full).tolist():
-            if len(raw[k]) > _RAW_WIDTH:
+            if len(raw[k]) > width:
                 rejected.setdefault(k, PlateRejection.TOO_LONG)
     if (flags & _HAS_SEP).any():
         for k in np.flatnonzero(flags & _HAS_SEP).tolist():
