@@ -129,20 +129,17 @@ class Pipeline:
         positions, reads, bad, agencies = decode_batch(columns.values)
         positions, reads = self._from_their_agency(columns.topics, positions, reads, bad, agencies, result.claimed)
         raw: list[str] = [r.plate for r in reads]
-        read_of_plate = list(range(len(reads)))
-        for n in [n for n, read in enumerate(reads) if read.candidates]:  # OCR candidates: a few reads
-            for candidate in reads[n].candidates:
-                raw.append(candidate.plate)
-                read_of_plate.append(n)
+        # each plate's read: the reads' own plates, then their OCR candidates (a few reads have some)
+        candidate_of = [n for n, read in enumerate(reads) if read.candidates for _ in read.candidates]
+        raw += [candidate.plate for n in dict.fromkeys(candidate_of) for candidate in reads[n].candidates]
+        read_of_plate = np.concatenate((np.arange(len(reads), dtype=np.intp), np.array(candidate_of, np.intp)))
         plates = encode_plates(raw, self.index.ocr)
         if plates.rejected:
             rejected_reads = {k for k in plates.rejected if k < len(reads)}
             for k in sorted(rejected_reads):
                 bad.append(Rejected(positions[k], plates.rejected[k].value, f"plate {plates.rejected[k].value}"))
             if rejected_reads:
-                for j, n in enumerate(read_of_plate):
-                    if n in rejected_reads:
-                        plates.good[j] = False
+                plates.good[np.isin(read_of_plate, list(rejected_reads))] = False
         for rej in bad:
             self._dead_letter(records[rej.index], rej, result)
         if not reads:
@@ -150,7 +147,7 @@ class Pipeline:
         # state and time are only looked at for hits: computed on demand, not for every read
         hits = self.index.match(
             plates,
-            np.array(read_of_plate, np.intp),
+            read_of_plate,
             Computed(reads, lambda r: r.plate_state),
             Computed(reads, lambda r: r.time_ms // 1000),
         )
