@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from streams.ops.metrics import LATENCY_BUCKETS, observe_many
+from streams.ops.metrics import LATENCY_BUCKETS, PipelineMetrics, observe_many
+from streams.pipeline.outputs import BatchResult
 
 # every bound itself, values between and past the last finite bound
 VALUES = st.lists(st.one_of(st.sampled_from(LATENCY_BUCKETS), st.floats(0, 100, allow_nan=False)), max_size=60)
@@ -29,3 +30,12 @@ def test_observing_many_exposes_what_observing_each_does(first: list[float], sec
     assert [name for name, _ in lines] == [name for name, _ in bulk_lines]
     for (name, value), (_, bulk_value) in zip(lines, bulk_lines, strict=True):
         assert np.isclose(float(value), float(bulk_value), rtol=1e-9, atol=1e-9), name
+
+
+def test_both_latency_clocks_are_exposed_before_the_first_alert() -> None:
+    """A series that first appears with an alert would have that alert's increase missed by rate()."""
+    registry = CollectorRegistry()
+    PipelineMetrics(registry).observe_batch(BatchResult(reads=5), 0.1, 1_000)
+    text = generate_latest(registry).decode()
+    for clock in ("read_time", "broker_append"):
+        assert f'platewatch_read_to_alert_latency_seconds_count{{clock="{clock}"}} 0.0' in text

@@ -227,9 +227,10 @@ def decode_batch(values: Sequence[bytes | None]) -> DecodedBatch:
     """Every message decoded: a read, or a rejection with its reason. Never raises for a message:
     whatever one raises, that message is rejected (`internal_error`) and the batch goes on.
 
-    A batch of good reads (the usual case) is decoded in one comprehension and its agencies checked
-    once per distinct value; a batch with any bad message is decoded again one message at a time,
-    where each rejection gets its reason."""
+    A batch of good reads whose states are "" or two upper-case letters (the usual case) is decoded
+    in one comprehension and its agencies checked once per distinct value; one with states of other
+    forms is decoded again a read at a time, each by the decoder its state needs; a batch with any
+    bad message is decoded again one message at a time, where each rejection gets its reason."""
     try:
         reads = _all_good(cast("Sequence[bytes]", values))  # a None among them raises TypeError: the slow path
         if reads is not None:
