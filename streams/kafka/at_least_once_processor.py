@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.kafka.batch_outputs import batch_outputs
-from streams.kafka.batch_send import OutRecord
 from streams.kafka.rd_config import at_least_once_producer_properties, consumer_properties, reach
 from streams.kafka.rd_processor import RdReadProcessor
 from streams.kafka.rd_records import ConsumedMessages, ConsumeErrorLog
 from streams.kafka.transaction_errors import describe
 from streams.pipeline.batch import RecordColumns
 from streams.pipeline.counts import InputRange
+from streams.pipeline.outputs import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class AtLeastOnceProcessor(RdReadProcessor):
 
     # ---- on librdkafka's thread ------------------------------------------------------------------
 
-    def _deliver(self, by_topic: dict[str, list[OutRecord]], ranges: Sequence[InputRange]) -> bool:
+    def _deliver(self, by_topic: dict[str, list[Outbound]], ranges: Sequence[InputRange]) -> bool:
         """Produce a batch's outputs, wait for every acknowledgement, then store its offsets. False
         when an output failed: nothing is stored."""
         import confluent_kafka  # noqa: PLC0415

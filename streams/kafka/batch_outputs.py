@@ -7,19 +7,25 @@ from collections.abc import Sequence
 
 import orjson
 
-from streams.kafka.batch_send import OutRecord
 from streams.pipeline.counts import InputRange, batch_counts
-from streams.pipeline.outputs import BatchResult
+from streams.pipeline.outputs import BatchResult, Outbound
 from streams.pipeline.topics import TopicNames
 
 
 def batch_outputs(
     result: BatchResult, inputs: Sequence[InputRange], names: TopicNames, now_ms: int
-) -> dict[str, list[OutRecord]]:
-    by_topic: dict[str, list[OutRecord]] = {}
-    for out in result.outbound():
-        by_topic.setdefault(out.topic, []).append((out.key, out.value, out.headers))
+) -> dict[str, list[Outbound]]:
+    """The batch's outbound records by topic, each topic's in the batch's order. The audit records,
+    most of them (6.5 a hit), all go to the share-audit topic: handed on as one list when they do."""
+    by_topic: dict[str, list[Outbound]] = {}
+    audits = result.audits
+    one_topic = len({out.topic for out in audits}) == 1
+    for out in [*result.alerts, *([] if one_topic else audits), *result.dead_letters]:
+        by_topic.setdefault(out.topic, []).append(out)
+    if one_topic:
+        by_topic.setdefault(audits[0].topic, []).extend(audits)
     by_topic[names.batch_counts] = [
-        (c.reading_agency.encode(), orjson.dumps(c.to_json()), ()) for c in batch_counts(result, inputs, names, now_ms)
+        Outbound(names.batch_counts, c.reading_agency.encode(), orjson.dumps(c.to_json()))
+        for c in batch_counts(result, inputs, names, now_ms)
     ]
     return by_topic

@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from streams.errors import PlatewatchError
-from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane
 from streams.kafka.partition_rotation import ANY_PARTITION, PartitionRotation
 from streams.kafka.processor_base import ProcessorBase, freeze_long_lived
 from streams.kafka.rd_records import ConsumedMessages, ConsumeErrorLog, split_messages
 from streams.kafka.transaction_errors import describe
 from streams.pipeline.counts import InputRange
+from streams.pipeline.outputs import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -157,20 +157,21 @@ class RdReadProcessor(ProcessorBase):
         if missing:
             log.warning("%s not found at connect: their records go to their keys' partitions", ", ".join(missing))
 
-    def _produce(self, producer: Any, by_topic: dict[str, list[OutRecord]]) -> None:
+    def _produce(self, producer: Any, by_topic: dict[str, list[Outbound]]) -> None:
         """Hand a batch's outputs to librdkafka (on the lane)."""
         import confluent_kafka  # noqa: PLC0415
 
         chosen = self._rotation.next_batch()
+        produce = producer.produce
         for topic, outs in by_topic.items():
             partition = chosen.get(topic, ANY_PARTITION)
-            for key, value, headers in outs:
+            for _, key, value, headers in outs:
                 while True:
                     try:
                         if headers:
-                            producer.produce(topic, value, key, partition, headers=list(headers))
+                            produce(topic, value, key, partition, headers=list(headers))
                         else:
-                            producer.produce(topic, value, key, partition)
+                            produce(topic, value, key, partition)
                         break
                     except BufferError:  # the local queue is full: serve delivery reports until there is room
                         producer.poll(0.05)

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from streams.kafka.batch_outputs import batch_outputs
-from streams.kafka.batch_send import OutRecord
 from streams.kafka.blocking_lane import BlockingLane, LaneWedgedError
 from streams.kafka.rd_config import consumer_properties, init_transactions, producer_properties
 from streams.kafka.rd_processor import CALL_TIMEOUT_S, RdReadProcessor
@@ -35,6 +34,7 @@ from streams.kafka.rd_records import ConsumedMessages
 from streams.kafka.transaction_errors import FencedError, abort_reason, describe
 from streams.pipeline.batch import RecordColumns
 from streams.pipeline.counts import InputRange
+from streams.pipeline.outputs import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class TransactionalReadProcessor(RdReadProcessor):
                 delay = min(2.0, delay * 2)
         await self._rewind_until_done()
 
-    def _send(self, by_topic: dict[str, list[OutRecord]], ranges: Sequence[InputRange]) -> None:
+    def _send(self, by_topic: dict[str, list[Outbound]], ranges: Sequence[InputRange]) -> None:
         """One batch, one transaction: its outputs, then the offsets of its reads (then `_commit`)."""
         import confluent_kafka  # noqa: PLC0415
 
