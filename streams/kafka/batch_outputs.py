@@ -19,11 +19,11 @@ def batch_outputs(
     most of them (6.5 a hit), all go to the share-audit topic: handed on as one list when they do."""
     by_topic: dict[str, list[Outbound]] = {}
     audits = result.audits
-    one_topic = len({out.topic for out in audits}) == 1
-    for out in [*result.alerts, *([] if one_topic else audits), *result.dead_letters]:
+    if len({out.topic for out in audits}) == 1:
+        by_topic[audits[0].topic] = list(audits)
+        audits = []
+    for out in [*result.alerts, *audits, *result.dead_letters]:
         by_topic.setdefault(out.topic, []).append(out)
-    if one_topic:
-        by_topic.setdefault(audits[0].topic, []).extend(audits)
     by_topic[names.batch_counts] = [
         Outbound(names.batch_counts, c.reading_agency.encode(), orjson.dumps(c.to_json()))
         for c in batch_counts(result, inputs, names, now_ms)

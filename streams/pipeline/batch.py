@@ -130,9 +130,10 @@ class Pipeline:
         positions, reads = self._from_their_agency(columns.topics, positions, reads, bad, agencies, result.claimed)
         raw: list[str] = [r.plate for r in reads]
         # each plate's read: the reads' own plates, then their OCR candidates (a few reads have some)
-        candidate_of = [n for n, read in enumerate(reads) if read.candidates for _ in read.candidates]
-        raw += [candidate.plate for n in dict.fromkeys(candidate_of) for candidate in reads[n].candidates]
-        read_of_plate = np.concatenate((np.arange(len(reads), dtype=np.intp), np.array(candidate_of, np.intp)))
+        candidates = [(n, c.plate) for n, read in enumerate(reads) if read.candidates for c in read.candidates]
+        raw += [plate for _, plate in candidates]
+        candidate_of = np.array([n for n, _ in candidates], np.intp)
+        read_of_plate = np.concatenate((np.arange(len(reads), dtype=np.intp), candidate_of))
         plates = encode_plates(raw, self.index.ocr)
         if plates.rejected:
             rejected_reads = {k for k in plates.rejected if k < len(reads)}
