@@ -319,6 +319,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         },
         "fixed_rate": alo["fixed_rate"],
         "worker_rss_bytes": alo["worker_rss_bytes"],
+        "worker_peak_rss_bytes": alo["worker_peak_rss_bytes"],
         "timeline_saturation": alo["timeline_saturation"],
         "timeline_fixed_rate": alo["timeline_fixed_rate"],
         "exactly_once": eos,
@@ -410,12 +411,13 @@ async def measure_worker(
         await after_drain()
         if not with_latency:
             return {"guarantee": guarantee, "hotlist": _hotlist_of(ready_s, readyz), "pipeline_saturation": pipeline,
-                    "worker_rss_bytes": _rss_of(worker), "timeline_saturation": drain_timeline}  # fmt: skip
+                    "worker_rss_bytes": _rss_of(worker), "worker_peak_rss_bytes": _peak_rss_of(worker),
+                    "timeline_saturation": drain_timeline}  # fmt: skip
         rate_timeline: list[dict[str, float]] = []
         before = latency_buckets(worker)
         latency = await fixed_rate(p, names, feed, worker, rate_timeline)
         latency["worker_side"] = worker_latency(latency_buckets(worker), before)
-        rss = _rss_of(worker)
+        rss, peak_rss = _rss_of(worker), _peak_rss_of(worker)
         # every read offered is processed before the worker goes: the next one's output check counts on it
         deadline = time.monotonic() + 60
         while worker.metric("platewatch_reads_consumed_total") < expect + latency["offered"]:
@@ -430,6 +432,7 @@ async def measure_worker(
         "pipeline_saturation": pipeline,
         "fixed_rate": latency,
         "worker_rss_bytes": rss,
+        "worker_peak_rss_bytes": peak_rss,
         "timeline_saturation": drain_timeline,
         "timeline_fixed_rate": rate_timeline,
     }
@@ -510,6 +513,18 @@ def _bucket_quantile(points: list[tuple[float, float]], rank: float) -> float:
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1e-9)
         lower_bound, lower_count = bound, count
     return lower_bound
+
+
+def _peak_rss_of(worker: WorkerProcess) -> int | None:
+    """The most the worker has held since it started (VmHWM): its replica's load of the index
+    included, which a memory limit must allow for, beside what it holds after (`_rss_of`)."""
+    if worker.proc is None:
+        return None
+    try:
+        with open(f"/proc/{worker.proc.pid}/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
 
 
 def _rss_of(worker: WorkerProcess) -> int | None:

@@ -88,7 +88,7 @@ def test_a_regressed_ratio_fails_the_full_run_and_is_named(capsys: pytest.Captur
 
 def test_targets_are_judged_against_their_bounds() -> None:
     load = {"ratios": {"to_confluent_batch": 1.2, "to_quix": 3.0}, "fixed_rate": {"latency_ms": {"p99": 14.0}},
-            "worker_rss_bytes": 700e6, "exactly_once": {"worker_rss_bytes": 500e6},
+            "worker_rss_bytes": 700e6, "worker_peak_rss_bytes": 1.1e9, "exactly_once": {"worker_rss_bytes": 500e6},
             "sasl_ssl": {"over_at_least_once": 0.7}, "two_workers": {"over_one_worker": 1.4}}  # fmt: skip
     rows = {row["target"]: row["met"] for row in targets(load)}
     assert rows["saturation at least the confluent-kafka batch peer's (ratio)"] is True
@@ -99,6 +99,10 @@ def test_targets_are_judged_against_their_bounds() -> None:
     assert rows["replica catch-up s"] is None  # not in this result: not measured, neither met nor missed
     reported = {row["target"]: row for row in targets(load)}["two exactly-once workers / one (reported)"]
     assert reported["met"] is None and reported["value"] == 1.4  # a figure with no bound: reported
+    peak = {row["target"]: row for row in targets(load)}[
+        "worker peak RSS MB (its index's load included), at least once (reported)"
+    ]
+    assert peak["met"] is None and peak["value"] == 1100.0
 
 
 def test_latencies_count_from_the_append_and_fail_on_what_would_hide_a_tail() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from streams.hotlists.columns import BaseSegment, BitFilter, CodeSet
 from streams.hotlists.index import HotlistIndex
 from streams.hotlists.model import FOREVER, HotlistEntry, HotlistInfo, MatchKind, MatchQuery, StateMatch
-from streams.plates.codes import OcrClasses
+from streams.plates.codes import OcrClasses, codes_to_digits, digits_to_codes
 from tests.hotlist_reference import HitKey, ReferenceIndex
 
 # a small alphabet rich in look-alikes, so random plates collide and OCR equivalence is exercised
@@ -205,3 +205,12 @@ def test_a_bit_filter_misses_no_code_and_lets_few_others_through() -> None:
     assert bits.maybe(codes).all()
     others = np.setdiff1d(rng.integers(0, 37**8, 1_000_000, np.uint64), codes)
     assert bits.maybe(others).mean() < 0.02
+
+
+def test_folding_codes_a_chunk_at_a_time_folds_each_code_as_the_whole_array_would() -> None:
+    """A replica folds its 10M codes in chunks (the whole digit matrix took 1.1 GB): codes on both
+    sides of the chunks' boundaries fold as they do at once."""
+    state = HotlistIndex()._state
+    codes = np.random.default_rng(3).integers(1, 37**7, 700_000, np.uint64)
+    digits, lengths = codes_to_digits(codes)
+    assert state.fold_codes(codes).tolist() == digits_to_codes(state.ocr.fold_lut[digits], lengths).tolist()

@@ -27,6 +27,7 @@ _WORD_SHIFT = np.uint64(64 - _FILTER_BITS + 6)  # the top bits of the hash choos
 _BIT_SHIFTS = (np.uint64(22), np.uint64(28), np.uint64(34))
 _LOW6 = np.uint64(63)
 _ONE = np.uint64(1)
+_ADD_CHUNK = 1 << 18  # codes hashed at once
 
 
 class BitFilter:
@@ -49,8 +50,10 @@ class BitFilter:
         return (h >> _WORD_SHIFT).astype(np.intp), mask
 
     def add_many(self, codes: Codes) -> None:
-        word, mask = self._word_and_mask(codes)
-        np.bitwise_or.at(self.words, word, mask)
+        """A chunk at a time: the hashes' temporaries of 10M codes at once took 530 MB."""
+        for start in range(0, len(codes), _ADD_CHUNK):
+            word, mask = self._word_and_mask(codes[start : start + _ADD_CHUNK])
+            np.bitwise_or.at(self.words, word, mask)
 
     def add(self, code: int) -> None:
         self.add_many(np.array([code], np.uint64))
@@ -259,6 +262,12 @@ def take_rows(b: BaseSegment, rows: npt.NDArray[np.intp]) -> BaseSegment:
 
 
 def concat_segments(a: BaseSegment, b: BaseSegment) -> BaseSegment:
+    """`a`'s rows, then `b`'s; one of them itself when the other is empty (a replica's first load: no
+    copy of 10M rows)."""
+    if not len(a.codes):
+        return b
+    if not len(b.codes):
+        return a
     return BaseSegment(
         **{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(BaseSegment)}
     )

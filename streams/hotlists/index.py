@@ -130,11 +130,14 @@ class HotlistIndex:
             span = np.flatnonzero(in_run)
             rows = order[span]
             order[span] = rows[np.lexsort((rows, base.states[rows], base.lists[rows], base.codes[rows]))]
-        sorted_key = np.stack([base.codes[order], base.lists[order], base.states[order]])
+            # (within runs of one code: sorted_codes stays as it is)
         last = np.ones(n, np.bool_)
-        if n > 1:
-            last[:-1] = (sorted_key[:, 1:] != sorted_key[:, :-1]).any(axis=0)
+        if n > 1:  # a key's last row: the next row has another key (column by column, no wide copy)
+            last[:-1] = sorted_codes[1:] != sorted_codes[:-1]
+            for column in (base.lists[order], base.states[order]):
+                last[:-1] |= column[1:] != column[:-1]
         final = order[last]
+        del order, sorted_codes, shared, last
         base = take_rows(base, final)
         exact = CodeSet(base.codes)  # sorted by code above: the column is the set
         folded_all = s.fold_codes(base.codes)

@@ -180,6 +180,7 @@ class UpdateStager:
         cols: EntryColumns = self.cols
         if self._cases:
             cols.cases = np.concatenate(self._cases)
+            self._cases = []  # the batches' arrays, copied: not kept beside the index while it is built
         loaded = len(cols)
         self.index.load(cols)
         for key in self.tombstoned:
