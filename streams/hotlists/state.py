@@ -21,11 +21,10 @@ import numpy as np
 import numpy.typing as npt
 from pyroaring import BitMap64
 
-from streams.hotlists.columns import BaseSegment, BitFilter, CodeSet, Detail, Interned, distinct_sorted
+from streams.hotlists.columns import CODE_CHUNK, BaseSegment, BitFilter, CodeSet, Detail, Interned, distinct_sorted
 from streams.hotlists.model import FOREVER, NO_TIME, HotlistEntry, HotlistInfo, Vehicle
 from streams.plates.codes import Codes, OcrClasses, codes_to_digits, decode_plate, digits_to_codes, encode_plate
 
-_FOLD_CHUNK = 1 << 18  # codes folded at once: about 30 MB of digit matrices
 LIST_PRIORITY = 255  # priority column value meaning "the list's priority"
 
 Key = tuple[str, str, str]  # (list id, state, plate)
@@ -94,8 +93,8 @@ class IndexState:
         """Each code's OCR-folded code, a chunk at a time: the digit matrices of 10M codes at once took
         1.1 GB more while a replica loaded its index (as 64-bit digits for the powers' product)."""
         out = np.empty(len(codes), np.uint64)
-        for start in range(0, len(codes), _FOLD_CHUNK):
-            digits, lengths = codes_to_digits(codes[start : start + _FOLD_CHUNK])
+        for start in range(0, len(codes), CODE_CHUNK):
+            digits, lengths = codes_to_digits(codes[start : start + CODE_CHUNK])
             out[start : start + len(digits)] = digits_to_codes(self.ocr.fold_lut[digits], lengths)
         return out
 
