@@ -42,6 +42,8 @@ TARGETS = (
      ("worker_peak_rss_mb",), None, True),
     ("exactly once over SASL_SSL / at least once, plaintext (within 25%)",
      ("sasl_ssl", "over_at_least_once"), 0.75, False),
+    ("at least once over SASL_SSL / at least once, plaintext (reported)",
+     ("sasl_ssl", "at_least_once_over_plaintext"), None, False),
     ("two exactly-once workers / one (reported)", ("two_workers", "over_one_worker"), None, False),
 )  # fmt: skip
 TARGET_ENTRIES = 10_000_000
@@ -111,6 +113,7 @@ def _system_rows(load: dict[str, Any]) -> list[dict[str, Any]]:
         ("Platewatch, at least once", load),
         ("Platewatch, exactly once", load.get("exactly_once")),
         ("Platewatch, exactly once, two workers", load.get("two_workers")),
+        ("Platewatch, at least once, SASL_SSL", load.get("sasl_ssl", {}).get("at_least_once")),
         ("Platewatch, exactly once, SASL_SSL", load.get("sasl_ssl", {}).get("exactly_once")),
     )
     for label, part in worker_rows:

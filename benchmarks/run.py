@@ -10,8 +10,9 @@ any ratio fell more than 15% below it, and when any system's output was wrong. -
 at small sizes in a few minutes and checks outputs, and that the ratios are computed.
 
 --secure-env FILE (what `kafka.sh secure-up` writes: the PLATEWATCH_* settings of its admin) adds the
-SASL_SSL row: the same sizes, on that broker, through the exactly-once worker (a child run with
---worker-only in that environment), its outputs checked like the others. --secure-broker (what
+SASL_SSL rows: the same sizes, on that broker, through the at-least-once worker and then the exactly-once
+one, as on the plaintext broker (a child run with --worker-only in that environment), their outputs
+checked like the others. --secure-broker (what
 `make bench` passes) starts that broker for the row, after the plaintext rows, and stops it;
 --plaintext-down (`make bench` too) first stops kafka.sh's plaintext broker, whose rows are done by
 then, so the row runs with one broker on the machine, like the others.
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="stop kafka.sh's plaintext broker (its data kept) before the SASL_SSL row: its rows are done",
     )
-    p.add_argument("--worker-only", action="store_true", help="the exactly-once worker's saturation alone")
+    p.add_argument(
+        "--worker-only", action="store_true", help="the workers' saturation alone (at least once, then exactly once)"
+    )
     a = p.parse_args(argv)
     entries = a.entries or (20_000 if a.smoke else 10_000_000)
     reads = a.reads or (20_000 if a.smoke else 1_000_000)  # shorter windows flatter the fast systems
@@ -129,7 +132,7 @@ def worker_row(a: argparse.Namespace, entries: int, reads: int) -> int:
 
 
 def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[str, Any]) -> dict[str, Any]:
-    """The exactly-once worker over SASL_SSL: a child run in the secure broker's environment. Any
+    """The workers over SASL_SSL, at least once then exactly once: a child run in the secure broker's environment. Any
     failure is the row's error and one of the run's problems (the run exits 1), never a lost run."""
     # started only now (no idle broker beside the plaintext rows), and stopped only if this run started
     # it: `secure-down` also removes a broker's data
@@ -157,6 +160,8 @@ def sasl_ssl_row(a: argparse.Namespace, entries: int, reads: int, plain: dict[st
     row["plaintext_broker_stopped"] = stopped  # None: not asked to (--plaintext-down)
     eos = row["exactly_once"]["pipeline_saturation"]["reads_per_s"]
     row["over_at_least_once"] = eos / plain["pipeline_saturation"]["reads_per_s"]  # the target's ratio
+    alo = row["at_least_once"]["pipeline_saturation"]["reads_per_s"]
+    row["at_least_once_over_plaintext"] = alo / plain["pipeline_saturation"]["reads_per_s"]
     row["over_exactly_once_plaintext"] = eos / plain["exactly_once"]["pipeline_saturation"]["reads_per_s"]
     plain["problems"] += [f"SASL_SSL: {problem}" for problem in row["problems"]]
     plain["outputs_verified"] = plain["outputs_verified"] and row["outputs_verified"]
@@ -169,7 +174,7 @@ def _sasl_ssl_child(a: argparse.Namespace, entries: int, reads: int) -> dict[str
     bootstrap = settings["PLATEWATCH_BOOTSTRAP_SERVERS"]
     out = a.out / "sasl_ssl"
     (out / "result.json").unlink(missing_ok=True)  # never an earlier run's row
-    print(f"== SASL_SSL row on {bootstrap}: the exactly-once worker", flush=True)
+    print(f"== SASL_SSL rows on {bootstrap}: the at-least-once worker, then the exactly-once one", flush=True)
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--worker-only", "--out", str(out), "--entries", str(entries),
          "--reads", str(reads), "--bootstrap", bootstrap],
