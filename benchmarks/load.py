@@ -285,7 +285,7 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         # the plaintext rows' turns: at least once first, then exactly once on the broker it has warmed. A
         # freshly started broker runs slower until its JIT has compiled the paths the workers use (the
         # exactly-once worker as the first reader of a new secured broker: 207,042 reads/s, then 228,832
-        # as the next; docs/performance.md, "The SASL_SSL row")
+        # as the next; docs/performance.md, "The SASL_SSL row on a warm broker")
         alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads,
                                    lambda: check("at_least_once", expected), with_latency=False)  # fmt: skip
         written = await alerts_on(clients, alert_topics)
