@@ -282,10 +282,8 @@ async def run_load(p: LoadParams, log_dir: str) -> dict[str, Any]:
         _progress(f"{guarantee} worker's alerts: {wrong or 'as expected'}")
 
     if p.worker_only:
-        # the plaintext rows' turns: at least once first, then exactly once on the broker it has warmed. A
-        # freshly started broker runs slower until its JIT has compiled the paths the workers use (the
-        # exactly-once worker as the first reader of a new secured broker: 207,042 reads/s, then 228,832
-        # as the next; docs/performance.md, "The SASL_SSL row on a warm broker")
+        # the plaintext rows' turns: at least once first, then exactly once (run.py's SASL_SSL rows run this
+        # twice on their broker, a warm-up pass first: docs/performance.md, "The SASL_SSL row on a warm broker")
         alo = await measure_worker(p, prefix, names, feed, Path(log_dir), "at_least_once", p.reads,
                                    lambda: check("at_least_once", expected), with_latency=False)  # fmt: skip
         written = await alerts_on(clients, alert_topics)
@@ -400,7 +398,7 @@ async def measure_worker(
     """One worker, with `guarantee`, as a fresh consumer group: its saturation throughput over the
     backlog, then (`with_latency`) its latency at the fixed rate."""
     worker = WorkerProcess(
-        p.bootstrap, prefix, log_dir / f"worker-{guarantee}.log", "--ingest", "single_topic",
+        p.bootstrap, prefix, _fresh_log(log_dir / f"worker-{guarantee}.log"), "--ingest", "single_topic",
         "--processing-guarantee", guarantee, "--group-id", f"{prefix}{guarantee}",
     )  # fmt: skip
     started = time.monotonic()
@@ -450,7 +448,7 @@ async def measure_pair(p: LoadParams, prefix: str, log_dir: Path, expect: int,
     """Scale-out on this machine: two exactly-once workers in one fresh group share the topic's
     partitions (3: one worker takes two), timed while both consume."""
     args = ("--ingest", "single_topic", "--processing-guarantee", "exactly_once", "--group-id", f"{prefix}pair")
-    workers = [WorkerProcess(p.bootstrap, prefix, log_dir / f"worker-pair-{n}.log", *args) for n in (1, 2)]
+    workers = [WorkerProcess(p.bootstrap, prefix, _fresh_log(log_dir / f"worker-pair-{n}.log"), *args) for n in (1, 2)]
     for worker in workers:
         worker.start()
     timeline: list[dict[str, float]] = []
@@ -468,6 +466,12 @@ async def measure_pair(p: LoadParams, prefix: str, log_dir: Path, expect: int,
         for worker in workers:
             worker.terminate()
     return row
+
+
+def _fresh_log(path: Path) -> Path:
+    """A worker's log holds this run only (the worker appends, for a restarted worker's sake)."""
+    path.unlink(missing_ok=True)
+    return path
 
 
 def _hotlist_of(ready_s: float, readyz: dict[str, Any]) -> dict[str, Any]:
